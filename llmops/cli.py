@@ -1,0 +1,110 @@
+"""`llmops`: bring the local stack up and down, inspect it, and run the flows."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from llmops.errors import LLMOpsError
+from llmops.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="Run the LLM lifecycle on Prefect, MLflow, lakeFS and Milvus.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ProfileOption = Annotated[
+    Optional[str],
+    typer.Option("--profile", help="Settings profile: local (default), production, or a .env file path."),
+]
+
+
+def _settings(profile: str | None) -> Settings:
+    return load_settings(profile)
+
+
+def _echo(line: str) -> None:
+    typer.echo(line)
+
+
+def print_urls(settings: Settings) -> None:
+    typer.echo(f"Prefect UI:  {settings.prefect.base_url}")
+    typer.echo(f"MLflow UI:   {settings.mlflow.base_url}")
+    typer.echo(f"lakeFS API:  {settings.lakefs.api_url}")
+    typer.echo(f"Milvus:      {settings.milvus.base_url}")
+
+
+@app.command()
+def up(profile: ProfileOption = None) -> None:
+    """Start the local stack (idempotent) and wait until every service is healthy."""
+    from infra import local_stack
+
+    settings = _settings(profile)
+    typer.echo(f"Starting the local stack in {settings.storage.state_dir}")
+    started = local_stack.up(settings, echo=_echo)
+    typer.echo("Stack is up." if started else "Stack was already up; nothing started.")
+    print_urls(settings)
+
+
+@app.command()
+def down(profile: ProfileOption = None) -> None:
+    """Stop the processes `llmops up` started."""
+    from infra import local_stack
+
+    settings = _settings(profile)
+    stopped = local_stack.down(settings, echo=_echo)
+    typer.echo(f"Stopped {len(stopped)} process(es)." if stopped else "Nothing of ours was running.")
+
+
+@app.command()
+def status(profile: ProfileOption = None) -> None:
+    """Show each service, its URL and health; exit 1 if any is unhealthy."""
+    from infra import local_stack
+
+    settings = _settings(profile)
+    rows = local_stack.status(settings)
+    typer.echo(f"{'service':<10} {'state':<12} {'health':<8} {'pid':<8} url")
+    for row in rows:
+        health = "ok" if row.healthy else "-"
+        typer.echo(f"{row.name:<10} {row.state:<12} {health:<8} {row.pid or '':<8} {row.url}"
+                   + (f"  ({row.note})" if row.note else ""))
+    if any(not r.healthy and r.state != "unavailable" for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def config(profile: ProfileOption = None) -> None:
+    """Print the effective settings as JSON (secrets masked)."""
+    typer.echo(json.dumps(_settings(profile).redacted(), indent=2))
+
+
+@app.command()
+def smoke(profile: ProfileOption = None) -> None:
+    """Run the smoke flow: one Prefect flow run touching MLflow and Milvus."""
+    from llmops.clients import use_stack
+
+    settings = _settings(profile)
+    use_stack(settings)
+    from flows.smoke import smoke_flow
+
+    report = smoke_flow()
+    typer.echo(f"Smoke flow finished: MLflow run {report.mlflow_run_id}, Milvus hit {report.milvus_hit_id}")
+    print_urls(settings)
+
+
+def main() -> None:
+    """Console entry point: llmops' own errors print as one clear message and exit 1."""
+    try:
+        app()
+    except LLMOpsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
