@@ -66,7 +66,7 @@ class ServiceStatus:
 
 def lakefs_server_available() -> bool:
     """The lakeFS-compatible server ships in infra/lakefs_server once that component exists."""
-    return importlib.util.find_spec("infra.lakefs_server") is not None
+    return importlib.util.find_spec("infra.lakefs_server.__main__") is not None
 
 
 def _http_ok(url: str, timeout_s: float = 2.0, **kwargs: object) -> Callable[[], bool]:
@@ -252,9 +252,13 @@ def ensure_work_pool(settings: Settings) -> bool:
             return True
 
 
-def _start(service: Service, settings: Settings) -> processes.ProcessRecord:
+def _check_port(service: Service) -> None:
     if service.port is not None and not processes.port_is_free("127.0.0.1", service.port):
         raise PortInUseError(service.title, service.port, service.port_setting or "")
+
+
+def _start(service: Service, settings: Settings) -> processes.ProcessRecord:
+    _check_port(service)
     env = base_env(settings) | service.env
     return processes.spawn(
         service.command,
@@ -304,14 +308,24 @@ def up(settings: Settings, echo: Callable[[str], None] = print) -> list[str]:
         else:
             echo("  lakeFS-compatible server            not available in this version (skipped)")
 
+    # Find stale pid files and taken ports before starting anything, so a bad port leaves no
+    # half-started stack behind.
+    running: dict[str, processes.ProcessRecord] = {}
+    for service in all_services:
+        record, stale = processes.live_record(service.pidfile(settings))
+        if stale:
+            echo(f"  {service.title:<34} stale pid file removed (the process had died)")
+        if record is not None:
+            running[service.name] = record
+        else:
+            _check_port(service)
+
     started: list[str] = []
     # Servers first, all at once (they take ~15-20 s each); the worker needs the Prefect API.
     for group in ([s for s in all_services if s.name != WORKER], [s for s in all_services if s.name == WORKER]):
         pending: dict[str, tuple[Service, processes.ProcessRecord]] = {}
         for service in group:
-            record, stale = processes.live_record(service.pidfile(settings))
-            if stale:
-                echo(f"  {service.title:<34} stale pid file removed (the process had died)")
+            record = running.get(service.name)
             if record is not None:
                 echo(f"  {service.title:<34} already running (pid {record.pid})  {service.url}")
                 continue

@@ -1,0 +1,67 @@
+# llmops: `make run` sets everything up and runs the main job; `make test` runs the default test tiers.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LLMOPS := $(BIN)/llmops
+PYTEST_ARGS ?=
+
+.PHONY: help install run up down status test test-unit test-integration test-e2e test-all bench clean lock
+
+help:
+	@echo "make run     set up, start the local stack, run the main job, print the UI links"
+	@echo "make test    set up and run every test tier that needs no GPU (what CI runs)"
+	@echo "make bench   run the benchmarks in benchmarks/"
+	@echo "make up | down | status   manage the local stack"
+
+# torch first and alone: this exact version is the CPU build on local disk; any other torch
+# requirement makes pip download a multi-GB CUDA build. The rest is pinned by the constraints file.
+$(STAMP): pyproject.toml requirements/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+up: $(STAMP)
+	$(LLMOPS) up
+
+down: $(STAMP)
+	$(LLMOPS) down
+
+status: $(STAMP)
+	$(LLMOPS) status
+
+run: $(STAMP)
+	$(LLMOPS) up
+	$(LLMOPS) smoke
+	$(LLMOPS) status
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+# Every tier including slow tests (gpu tests skip themselves without CUDA).
+test-all: $(STAMP)
+	$(BIN)/python -m pytest tests -m "" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+# Re-pin every package after changing pyproject.toml's ranges.
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/' > requirements/constraints.txt
+
+clean:
+	-$(LLMOPS) down
+	rm -rf $(VENV) .pytest_cache
