@@ -45,6 +45,7 @@ class Service:
     command: list[str]
     health: Callable[[], bool]
     env: dict[str, str] = field(default_factory=dict)
+    needs: str | None = None  # a service that must be healthy before this one starts
 
     def pidfile(self, settings: Settings) -> Path:
         return settings.storage.state_dir / "run" / f"{self.name}.pid"
@@ -213,6 +214,7 @@ def services(settings: Settings) -> list[Service]:
                 command=[str(bin_dir / "prefect"), "worker", "start", "--pool", settings.prefect.work_pool,
                          "--type", "process", "--name", f"{settings.prefect.work_pool}-worker"],
                 health=_worker_ok(settings),
+                needs="prefect",
             )
         )
     return out
@@ -269,32 +271,6 @@ def _start(service: Service, settings: Settings) -> processes.ProcessRecord:
     )
 
 
-def _wait_healthy(pending: dict[str, tuple[Service, processes.ProcessRecord]], settings: Settings,
-                  echo: Callable[[str], None]) -> None:
-    """Poll all pending services together until each is healthy; fail on exit or timeout."""
-    deadline = time.monotonic() + settings.storage.startup_timeout_s
-    started = time.monotonic()
-    while pending:
-        for name, (service, record) in list(pending.items()):
-            if not processes.is_running(record):
-                service.pidfile(settings).unlink(missing_ok=True)
-                raise ServiceStartError(service.title, "the process exited",
-                                        processes.log_tail(service.log(settings)))
-            if service.health():
-                echo(f"  {service.title:<34} healthy after {time.monotonic() - started:4.1f}s  {service.url}")
-                del pending[name]
-        if pending and time.monotonic() > deadline:
-            service, record = next(iter(pending.values()))
-            raise ServiceStartError(
-                service.title,
-                f"no healthy answer within {settings.storage.startup_timeout_s:.0f}s "
-                "(raise LLMOPS_STARTUP_TIMEOUT_S on a slow machine)",
-                processes.log_tail(service.log(settings)),
-            )
-        if pending:
-            time.sleep(_POLL_S)
-
-
 def up(settings: Settings, echo: Callable[[str], None] = print) -> list[str]:
     """Start what is not running, wait until everything is healthy; return the names started."""
     settings.storage.state_dir.mkdir(parents=True, exist_ok=True)
@@ -310,51 +286,77 @@ def up(settings: Settings, echo: Callable[[str], None] = print) -> list[str]:
 
     # Find stale pid files and taken ports before starting anything, so a bad port leaves no
     # half-started stack behind.
-    running: dict[str, processes.ProcessRecord] = {}
+    ready: set[str] = set()
+    todo: list[Service] = []
     for service in all_services:
         record, stale = processes.live_record(service.pidfile(settings))
         if stale:
             echo(f"  {service.title:<34} stale pid file removed (the process had died)")
         if record is not None:
-            running[service.name] = record
+            echo(f"  {service.title:<34} already running (pid {record.pid})  {service.url}")
+            ready.add(service.name)
         else:
             _check_port(service)
+            todo.append(service)
+    if settings.prefect.managed and WORKER in ready:
+        ensure_work_pool(settings)
+    _start_when_ready(todo, ready, settings, echo)
+    return [s.name for s in todo]
 
-    started: list[str] = []
-    # Servers first, all at once (they take ~15-20 s each); the worker needs the Prefect API.
-    for group in ([s for s in all_services if s.name != WORKER], [s for s in all_services if s.name == WORKER]):
-        pending: dict[str, tuple[Service, processes.ProcessRecord]] = {}
-        for service in group:
-            record = running.get(service.name)
-            if record is not None:
-                echo(f"  {service.title:<34} already running (pid {record.pid})  {service.url}")
-                continue
+
+def _start_when_ready(todo: list[Service], ready: set[str], settings: Settings,
+                      echo: Callable[[str], None]) -> None:
+    """Start each service once what it needs is healthy, all others at once; poll all health checks
+    together (the servers take 10-20 s each) and fail on an exit or a timeout."""
+    todo = list(todo)
+    pending: dict[str, tuple[Service, processes.ProcessRecord]] = {}
+    t0 = time.monotonic()
+    deadline = t0 + settings.storage.startup_timeout_s
+    while todo or pending:
+        for service in [s for s in todo if s.needs is None or s.needs in ready]:
             if service.name == WORKER and ensure_work_pool(settings):
                 echo(f"  work pool {settings.prefect.work_pool!r} created (type process)")
             pending[service.name] = (service, _start(service, settings))
-            started.append(service.name)
-        _wait_healthy(pending, settings, echo)
-    if settings.prefect.managed and WORKER not in started:
-        ensure_work_pool(settings)
-    return started
+            todo.remove(service)
+        if not pending:
+            raise StackError(f"cannot start {[s.name for s in todo]}: what they need is not managed here")
+        for name, (service, record) in list(pending.items()):
+            if not processes.is_running(record):
+                service.pidfile(settings).unlink(missing_ok=True)
+                raise ServiceStartError(service.title, "the process exited",
+                                        processes.log_tail(service.log(settings)))
+            if service.health():
+                echo(f"  {service.title:<34} healthy after {time.monotonic() - t0:4.1f}s  {service.url}")
+                ready.add(name)
+                del pending[name]
+        if pending and time.monotonic() > deadline:
+            service, _ = next(iter(pending.values()))
+            raise ServiceStartError(
+                service.title,
+                f"no healthy answer within {settings.storage.startup_timeout_s:.0f}s "
+                "(raise LLMOPS_STARTUP_TIMEOUT_S on a slow machine)",
+                processes.log_tail(service.log(settings)),
+            )
+        if pending:
+            time.sleep(_POLL_S)
 
 
 def down(settings: Settings, echo: Callable[[str], None] = print) -> list[str]:
-    """Stop the processes we started (worker first); return the names stopped."""
-    stopped: list[str] = []
-    for service in reversed(services(settings)):
+    """Stop the processes we started (all at once); return the names stopped."""
+    live: list[tuple[Service, processes.ProcessRecord]] = []
+    for service in services(settings):
         record, stale = processes.live_record(service.pidfile(settings))
         if stale:
             echo(f"  {service.title:<34} was not running (stale pid file removed)")
-        if record is None:
-            continue
-        processes.stop(record)
+        if record is not None:
+            live.append((service, record))
+    processes.stop_all([record for _, record in live])
+    for service, record in live:
         if processes.is_running(record):
             raise StackError(f"{service.title} (pid {record.pid}) did not stop; kill it by hand")
         service.pidfile(settings).unlink(missing_ok=True)
         echo(f"  {service.title:<34} stopped (pid {record.pid})")
-        stopped.append(service.name)
-    return stopped
+    return [service.name for service, _ in live]
 
 
 def status(settings: Settings) -> list[ServiceStatus]:

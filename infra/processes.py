@@ -92,24 +92,33 @@ def spawn(command: list[str], *, env: dict[str, str], log_path: Path, pidfile: P
 
 
 def stop(record: ProcessRecord, timeout_s: float = 15.0) -> None:
-    """Stop the process and everything it spawned: SIGINT, then SIGTERM, then SIGKILL.
+    """Stop one process and everything it spawned (see `stop_all`)."""
+    stop_all([record], timeout_s)
+
+
+def stop_all(records: list[ProcessRecord], timeout_s: float = 15.0) -> None:
+    """Stop the processes and everything they spawned, together: SIGINT, then SIGTERM, then SIGKILL.
 
     SIGINT first because a Prefect worker whose server is already gone ignores SIGTERM.
     """
-    if not is_running(record):
-        return
-    root = psutil.Process(record.pid)
-    family = [root, *root.children(recursive=True)]
+    family: list[psutil.Process] = []
+    for record in records:
+        if not is_running(record):
+            continue
+        try:
+            root = psutil.Process(record.pid)
+            family += [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        if not family:
+            return
         for proc in family:
             try:
                 proc.send_signal(sig)
             except psutil.NoSuchProcess:
                 pass
-        _, alive = psutil.wait_procs(family, timeout=timeout_s / 3)
-        if not alive:
-            return
-        family = alive
+        _, family = psutil.wait_procs(family, timeout=timeout_s / 3)
 
 
 def port_is_free(host: str, port: int) -> bool:
