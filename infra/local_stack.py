@@ -67,7 +67,10 @@ class ServiceStatus:
 
 def lakefs_server_available() -> bool:
     """The lakeFS-compatible server ships in infra/lakefs_server once that component exists."""
-    return importlib.util.find_spec("infra.lakefs_server.__main__") is not None
+    try:
+        return importlib.util.find_spec("infra.lakefs_server.__main__") is not None
+    except ModuleNotFoundError:  # the package itself is missing
+        return False
 
 
 def _http_ok(url: str, timeout_s: float = 2.0, **kwargs: object) -> Callable[[], bool]:
