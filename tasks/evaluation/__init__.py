@@ -1,0 +1,1 @@
+"""Evaluation: metrics through local `evaluate` modules, safety probes, and the promotion gate."""
