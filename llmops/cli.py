@@ -97,6 +97,65 @@ def smoke(profile: ProfileOption = None) -> None:
     print_urls(settings)
 
 
+@app.command()
+def promote(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    version: Annotated[str, typer.Argument(help="Version number to make champion.")],
+    force: Annotated[bool, typer.Option("--force", help="Promote even if the version did not pass the gate.")] = False,
+    reason: Annotated[Optional[str], typer.Option("--reason", help="Why (recorded as a tag); required with --force.")] = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Move the `champion` alias to MODEL VERSION; the old champion becomes `previous`."""
+    from llmops.clients import mlflow_client
+    from tasks import registry
+
+    client = mlflow_client(_settings(profile))
+    gate = client.get_model_version(model, version).tags.get(registry.GATE_TAG)
+    if gate != "passed" and not force:
+        raise LLMOpsError(f"{model} version {version} has gate status {gate or 'unknown'}; "
+                          "pass --force --reason '...' to promote it anyway")
+    if force and not reason:
+        raise LLMOpsError("--force needs --reason '...': the reason is recorded on the version")
+    move = registry.promote(client, model, version, reason=reason or "passed the gate", forced=force)
+    typer.echo(f"{model}: champion -> {move.champion} (previous: {move.previous or 'none'})")
+
+
+@app.command()
+def rollback(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    profile: ProfileOption = None,
+) -> None:
+    """Move `champion` back to the champion before it."""
+    from llmops.clients import mlflow_client
+    from tasks import registry
+
+    try:
+        move = registry.rollback(mlflow_client(_settings(profile)), model)
+    except ValueError as exc:
+        raise LLMOpsError(str(exc)) from None
+    typer.echo(f"{model}: champion -> {move.champion} (previous: {move.previous or 'none'})")
+
+
+index_app = typer.Typer(help="The Milvus retrieval index.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+
+@index_app.command("rollback")
+def index_rollback(
+    alias: Annotated[str, typer.Option("--alias", help="Serving alias.")] = "llmops_docs",
+    profile: ProfileOption = None,
+) -> None:
+    """Point the serving alias back at the collection the current one replaced."""
+    from llmops.clients import milvus_client
+    from tasks import retrieval
+
+    try:
+        current, previous = retrieval.rollback(milvus_client(_settings(profile)), alias)
+    except ValueError as exc:
+        raise LLMOpsError(str(exc)) from None
+    typer.echo(f"{alias}: {current} -> {previous}")
+
+
 def main() -> None:
     """Console entry point: llmops' own errors print as one clear message and exit 1."""
     try:
