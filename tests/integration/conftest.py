@@ -20,6 +20,7 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
         settings = load_settings()
         try:
             local_stack.up(settings)
+            settings = load_settings()  # again: `up` created the lakeFS credentials
             from llmops.clients import use_stack
 
             use_stack(settings)

@@ -20,7 +20,7 @@ from tests.conftest import isolated_env
 
 pytestmark = pytest.mark.integration
 
-SERVERS = {"prefect", "mlflow", "milvus"}
+SERVERS = {"prefect", "mlflow", "milvus", "lakefs"}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         try:
             started = local_stack.up(settings)
             assert SERVERS | {local_stack.WORKER} <= set(started)
-            yield settings
+            yield load_settings()  # again: `up` created the lakeFS credentials
         finally:
             local_stack.down(settings)
 
@@ -63,7 +63,7 @@ def _is_loopback(ip: str) -> bool:
 
 
 def test_every_service_binds_to_loopback_only(stack: Settings) -> None:
-    ports = {stack.prefect.port, stack.mlflow.port, stack.milvus.port}
+    ports = {stack.prefect.port, stack.mlflow.port, stack.milvus.port, stack.lakefs.port}
     ours = {r.pid for r in _records(stack).values()}
     family = set(ours)
     for pid in ours:
@@ -105,6 +105,22 @@ def test_a_flow_run_an_mlflow_metric_and_a_milvus_search_through_the_official_cl
     finally:
         milvus.drop_collection("probe")
         milvus.close()
+
+
+def test_lakefs_credentials_are_private_and_required(stack: Settings) -> None:
+    from llmops.settings import credentials_path
+
+    path = credentials_path(stack.storage)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert stack.lakefs.access_key_id and stack.lakefs.access_key_id.startswith("AKIA")
+    client = clients.lakefs_client(stack)
+    import lakefs
+
+    repo = lakefs.Repository("stack-probe", client=client).create(
+        storage_namespace="local://stack-probe", exist_ok=True)
+    assert repo.properties.default_branch == "main"
+    assert httpx.get(stack.lakefs.api_url + "/repositories", timeout=10).status_code == 401
+    assert httpx.get(stack.lakefs.base_url + "/_health", timeout=10).status_code == 200
 
 
 def test_the_worker_is_online_in_its_work_pool(stack: Settings) -> None:
