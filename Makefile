@@ -36,7 +36,8 @@ status: $(STAMP)
 
 run: $(STAMP)
 	$(LLMOPS) up
-	$(LLMOPS) smoke
+	$(LLMOPS) deploy
+	$(LLMOPS) run lifecycle
 	$(LLMOPS) status
 
 test: $(STAMP)

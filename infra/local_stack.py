@@ -128,6 +128,7 @@ def base_env(settings: Settings) -> dict[str, str]:
             "LLMOPS_MLFLOW_PORT": str(settings.mlflow.port),
             "LLMOPS_LAKEFS_PORT": str(settings.lakefs.port),
             "LLMOPS_MILVUS_PORT": str(settings.milvus.port),
+            "LLMOPS_PREFECT_WORK_POOL": settings.prefect.work_pool,
             "PREFECT_HOME": str(settings.storage.service_dir("prefect")),
             "PREFECT_API_URL": settings.prefect.api_url,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -135,6 +136,8 @@ def base_env(settings: Settings) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    # The local stack has no hub access: models are the embedded default or local paths.
+    env.setdefault("HF_HUB_OFFLINE", "1")
     return env
 
 
@@ -221,6 +224,17 @@ def services(settings: Settings) -> list[Service]:
             )
         )
     return out
+
+
+def deploy(settings: Settings, project_dir: Path, timeout_s: float = 300.0) -> None:
+    """Register every deployment of prefect.yaml with the Prefect server (idempotent)."""
+    import subprocess
+
+    bin_dir = Path(sys.executable).parent
+    result = subprocess.run([str(bin_dir / "prefect"), "--no-prompt", "deploy", "--all"], cwd=project_dir,
+                            env=base_env(settings), capture_output=True, text=True, timeout=timeout_s)
+    if result.returncode != 0:
+        raise StackError(f"prefect deploy failed (exit {result.returncode}):\n{(result.stdout + result.stderr)[-3000:]}")
 
 
 def ensure_lakefs_credentials(settings: Settings) -> Path:

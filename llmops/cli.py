@@ -98,6 +98,49 @@ def smoke(profile: ProfileOption = None) -> None:
 
 
 @app.command()
+def deploy(profile: ProfileOption = None) -> None:
+    """Register the deployments of prefect.yaml (the lifecycle and each stage) with Prefect."""
+    from infra import local_stack
+    from llmops.settings import find_project_root
+
+    settings = _settings(profile)
+    local_stack.deploy(settings, find_project_root())
+    typer.echo(f"Deployments registered: {settings.prefect.base_url}/deployments")
+
+
+@app.command()
+def run(
+    deployment: Annotated[str, typer.Argument(help="Deployment name in prefect.yaml, e.g. lifecycle.")] = "lifecycle",
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="KEY=JSON parameter override.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the run to finish.")] = 3600,
+    profile: ProfileOption = None,
+) -> None:
+    """Start a deployment through the worker, follow it to the end, print its outcome and links."""
+    from llmops.clients import use_stack
+    from llmops.runs import run_deployment_and_wait
+
+    settings = _settings(profile)
+    use_stack(settings)
+    outcome = run_deployment_and_wait(settings, deployment, _parse_params(param or []), timeout)
+    typer.echo(outcome.summary())
+    if not outcome.ok:
+        raise typer.Exit(1)
+
+
+def _parse_params(items: list[str]) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise LLMOpsError(f"--param {item!r}: use KEY=JSON, e.g. --param finetune='{{\"max_steps\": 50}}'")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value  # a bare string
+    return params
+
+
+@app.command()
 def promote(
     model: Annotated[str, typer.Argument(help="Registered model name.")],
     version: Annotated[str, typer.Argument(help="Version number to make champion.")],

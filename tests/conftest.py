@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# Nothing is downloaded at test time: models and metrics come from this repository and its packages.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -1,0 +1,58 @@
+"""The whole lifecycle as one flow: ingest → prepare → fine-tune → register → evaluate+gate → promote."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.states import Completed, State
+from pydantic import BaseModel
+
+from flows.evaluation import evaluate_flow
+from flows.ingest import ingest_flow
+from flows.prepare import prepare_flow
+from flows.train import train_flow
+from tasks.data.prepare import PrepConfig
+from tasks.data.sources import SourceConfig
+from tasks.evaluation.gate import GatePolicy
+from tasks.evaluation.run import EvalConfig
+from tasks.model_tasks import current_champion
+from tasks.training.config import FinetuneConfig
+
+
+class LifecycleResult(BaseModel):
+    data_commit: str
+    dataset_tag: str
+    model_name: str
+    model_version: str
+    champion: str | None
+    promoted: bool
+    reasons: list[str]
+
+
+@flow(name="lifecycle", log_prints=True, persist_result=True)
+def lifecycle_flow(
+    sources: list[str] | None = None,
+    source_config: SourceConfig | None = None,
+    prep_config: PrepConfig | None = None,
+    finetune: FinetuneConfig | None = None,
+    eval_config: EvalConfig | None = None,
+    policy: GatePolicy | None = None,
+    model_name: str = "llmops-assistant",
+) -> LifecycleResult | State:
+    """Run every stage once; unchanged data and config reuse every earlier result."""
+    eval_config = eval_config or EvalConfig()
+    raw = ingest_flow(sources=sources, source_config=source_config)
+    dataset = prepare_flow(raw=raw, prep_config=prep_config)
+    candidate = train_flow(dataset=dataset, finetune=finetune, eval_config=eval_config, model_name=model_name)
+    if candidate.reused and current_champion(model_name) == candidate.version:
+        reasons = ["unchanged data and config: the champion is this very version"]
+    else:
+        state = evaluate_flow(candidate=candidate, dataset=dataset, policy=policy, eval_config=eval_config,
+                              return_state=True)
+        reasons = state.result().reasons
+    champion = current_champion(model_name)
+    result = LifecycleResult(data_commit=dataset.commit, dataset_tag=dataset.tag, model_name=model_name,
+                             model_version=candidate.version, champion=champion,
+                             promoted=champion == candidate.version, reasons=reasons)
+    if not result.promoted:
+        return Completed(name="NotPromoted", message="; ".join(reasons), data=result)
+    return result

@@ -1,0 +1,15 @@
+"""Preparation: a raw commit → validated, redacted, deduplicated, split datasets merged into main."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from tasks.data.prepare import PrepConfig
+from tasks.data_tasks import prepare_dataset_version
+from tasks.datasets import DatasetRef, RawRef
+
+
+@flow(name="prepare", log_prints=True)
+def prepare_flow(raw: RawRef, prep_config: PrepConfig | None = None) -> DatasetRef:
+    """Prepare a raw commit and publish the dataset version on lakeFS main (tagged)."""
+    return prepare_dataset_version(raw, prep_config or PrepConfig())
