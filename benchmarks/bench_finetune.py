@@ -216,6 +216,70 @@ VARIANTS: dict[str, Callable[[Setup], Samples]] = {
 BASELINE = "bare_loop_causal"  # the strictest comparison: same kernels, no framework at all
 
 
+def mlflow_overhead(setup: Setup, repeats: int) -> dict[str, float]:
+    """Our MLflow logging (tasks.registry.MetricBuffer against a real `mlflow server`) as a share of step time.
+
+    Every step's metrics go through the buffer, as in `tasks.modeling.finetune_and_register`; the
+    time spent inside the callback (adding and the batched `log_batch` requests, flushed at the end
+    too) is divided by the wall time of the training steps.
+    """
+    import subprocess
+
+    import httpx
+    from mlflow import MlflowClient
+
+    from infra.processes import free_port
+    from tasks import registry
+
+    port = free_port()
+    state = setup.work_dir / "mlflow"
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1", "--backend-store-uri", f"sqlite:///{state / 'mlflow.db'}",
+         "--artifacts-destination", str(state / "artifacts")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("mlflow server did not start")
+            time.sleep(0.5)
+        client = MlflowClient(url)
+        spent: list[float] = []
+        final: list[float] = []
+        steps: Samples = []
+        requests = values = 0
+        for _ in range(repeats):
+            run = client.create_run(registry.ensure_experiment(client, "bench"))
+            buffer = registry.MetricBuffer(client, run.info.run_id)
+
+            def log(metrics: dict) -> None:
+                t0 = time.perf_counter()
+                buffer.add({k: float(v) for k, v in metrics.items() if k != "step" and isinstance(v, (int, float))},
+                           int(metrics.get("step", 0)))
+                spent.append(time.perf_counter() - t0)
+
+            steps += measure_ours(setup, on_metrics=log)
+            t0 = time.perf_counter()
+            buffer.close()  # after the last step: adds to the job's wall time, not to any step's
+            final.append(time.perf_counter() - t0)
+            requests += buffer.requests
+            values += len(client.get_metric_history(run.info.run_id, "loss"))
+        step_wall = sum(wall for _, wall, _ in steps)
+        return {"logging_s": sum(spent), "training_steps_wall_s": step_wall,
+                "overhead_share": sum(spent) / step_wall, "final_flush_s": sum(final),
+                "log_batch_requests": requests, "loss_values_logged": values}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def summarise(samples: Samples) -> dict[str, float]:
     return {
         "tokens_per_s": statistics.median(tokens / wall for tokens, wall, _ in samples),
@@ -232,6 +296,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="timed optimizer steps per run")
     parser.add_argument("--warmup", type=int, default=5, help="untimed first steps of each run")
     parser.add_argument("--rows", type=int, default=400)
+    parser.add_argument("--no-mlflow", dest="mlflow", action="store_false",
+                        help="skip the MLflow logging overhead measurement (it starts an mlflow server)")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     # One thread by default: on a shared two-core machine, two threads per process make every timing
     # depend on what else runs (seen: the same variant 2x slower from one run to the next).
@@ -260,6 +326,7 @@ def main() -> None:
         for _ in range(args.repeats):
             for name in wanted:  # interleaved, so load changes hit every variant alike
                 runs[name] += VARIANTS[name](setup)
+        overhead = mlflow_overhead(setup, args.repeats) if args.mlflow else None
 
     summary = {name: summarise(samples) for name, samples in runs.items()}
     judged = "tokens_per_s" if torch.cuda.is_available() else "cpu_tokens_per_s"
@@ -274,6 +341,12 @@ def main() -> None:
               f"{s['cpu_tokens_per_s']:>10.0f}{s['cpu_steps_per_s']:>9.2f}{s['cpu_ratio']:>9.3f}")
     ratio = summary["ours"][judged] / summary[BASELINE][judged]
     print(f"ours / {BASELINE} ({judged}) = {ratio:.3f} (goal >= 0.95): {'met' if ratio >= 0.95 else 'NOT met'}")
+    if overhead is not None:
+        print(f"MLflow logging: {overhead['logging_s'] * 1000:.1f} ms inside steps, {overhead['log_batch_requests']} "
+              f"requests, over {overhead['training_steps_wall_s']:.1f} s of steps = {overhead['overhead_share']:.3%} "
+              f"of step time (goal < 1%): {'met' if overhead['overhead_share'] < 0.01 else 'NOT met'}; "
+              f"final flush after training {overhead['final_flush_s'] * 1000:.0f} ms "
+              f"({overhead['loss_values_logged']} loss values arrived)")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({
@@ -281,6 +354,7 @@ def main() -> None:
             "goal": f"ours / {BASELINE} median {judged} >= 0.95",
             "met": ratio >= 0.95,
             "variants": summary,
+            "mlflow_logging": overhead,
             "settings": {"repeats": args.repeats, "timed_steps": args.steps, "warmup_steps": args.warmup,
                          "rows": args.rows, "spec": BENCH_SPEC.model_dump(), "config": config.model_dump(mode="json")},
             "environment": {"device": "cuda" if torch.cuda.is_available() else "cpu", "torch": torch.__version__,

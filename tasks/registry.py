@@ -121,12 +121,18 @@ def git_revision(repo_dir: Path | None = None) -> str:
 
 
 class MetricBuffer:
-    """Collects metrics and sends them with `log_batch` (one request per flush, not per value)."""
+    """Collects metrics and sends them with `log_batch`: one request per flush, not one per value.
 
-    def __init__(self, client: MlflowClient, run_id: str, *, max_items: int = 500, max_age_s: float = 10.0) -> None:
+    Flushes during training are asynchronous (MLflow's own background queue), so a training step
+    never waits for the tracking server; `close()` waits until everything has arrived.
+    """
+
+    def __init__(self, client: MlflowClient, run_id: str, *, max_items: int = 500, max_age_s: float = 10.0,
+                 asynchronous: bool = True) -> None:
         self.client, self.run_id = client, run_id
-        self.max_items, self.max_age_s = max_items, max_age_s
+        self.max_items, self.max_age_s, self.asynchronous = max_items, max_age_s, asynchronous
         self._pending: list[Metric] = []
+        self._in_flight: list[Any] = []
         self._last_flush = time.monotonic()
         self.requests = 0
 
@@ -134,15 +140,24 @@ class MetricBuffer:
         now_ms = int(time.time() * 1000)
         self._pending += [Metric(key, float(v), now_ms, step) for key, v in metrics.items() if v is not None]
         if len(self._pending) >= self.max_items or time.monotonic() - self._last_flush >= self.max_age_s:
-            self.flush()
+            self.flush(wait=False)
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = True) -> None:
+        """Send what is pending; with `wait`, also wait for every earlier asynchronous send."""
         # log_batch takes at most 1000 metrics per request
         while self._pending:
             chunk, self._pending = self._pending[:1000], self._pending[1000:]
-            self.client.log_batch(self.run_id, metrics=chunk, synchronous=True)
+            operation = self.client.log_batch(self.run_id, metrics=chunk, synchronous=not (self.asynchronous and not wait))
+            if operation is not None:
+                self._in_flight.append(operation)
             self.requests += 1
+        if wait:
+            for operation in self._in_flight:
+                operation.wait()
+            self._in_flight.clear()
         self._last_flush = time.monotonic()
+
+    close = flush
 
 
 def ensure_experiment(client: MlflowClient, name: str) -> str:

@@ -10,6 +10,8 @@ embedding and retrieval sub-tests can see the change.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from scipy.stats import beta
@@ -22,12 +24,16 @@ NO_DRIFT_TRIALS, DRIFT_TRIALS = 150, 50
 OUT_OF_DOMAIN_SHARE = 0.3
 REFUSAL_RATE = 0.04  # the same in both windows: a deployed assistant declines a few requests every hour
 
-ANSWERS = python_answers(600, seed=2)
+
+@functools.cache
+def _answers() -> list[str]:
+    return python_answers(600, seed=2)
 
 
 def _responses(rng: np.random.Generator, n: int) -> list[str]:
+    answers = _answers()
     refuse = rng.random(n) < REFUSAL_RATE
-    return [REFUSALS[rng.integers(len(REFUSALS))] if r else ANSWERS[rng.integers(len(ANSWERS))] for r in refuse]
+    return [REFUSALS[rng.integers(len(REFUSALS))] if r else answers[rng.integers(len(answers))] for r in refuse]
 
 
 def _trial(pools, rng: np.random.Generator, drift: bool, policy: DriftPolicy):
