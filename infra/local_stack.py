@@ -83,13 +83,14 @@ def _http_ok(url: str, timeout_s: float = 2.0, **kwargs: object) -> Callable[[],
     return check
 
 
-def _milvus_ok(uri: str) -> Callable[[], bool]:
+def _milvus_ok(settings: Settings) -> Callable[[], bool]:
     def check() -> bool:
-        from pymilvus import MilvusClient
         from pymilvus.exceptions import MilvusException
 
+        from llmops.clients import milvus_client
+
         try:
-            client = MilvusClient(uri=uri, timeout=2)
+            client = milvus_client(settings, timeout_s=2)
         except MilvusException:
             return False
         try:
@@ -191,7 +192,7 @@ def services(settings: Settings) -> list[Service]:
                 port_setting="LLMOPS_MILVUS_PORT",
                 command=[str(bin_dir / "milvus-lite"), "server", "--data-dir", str(state.service_dir("milvus")),
                          "--host", v.host, "--port", str(v.port)],
-                health=_milvus_ok(v.base_url),
+                health=_milvus_ok(settings),
             )
         )
     if settings.lakefs.managed and lakefs_server_available():
@@ -408,5 +409,5 @@ def _external_checks(settings: Settings) -> list[tuple[str, str, str, Callable[[
     if not settings.lakefs.managed:
         checks.append(("lakefs", "lakeFS", settings.lakefs.api_url, _http_ok(f"{settings.lakefs.api_url}/healthcheck")))
     if not settings.milvus.managed:
-        checks.append(("milvus", "Milvus", settings.milvus.base_url, _milvus_ok(settings.milvus.base_url)))
+        checks.append(("milvus", "Milvus", settings.milvus.base_url, _milvus_ok(settings)))
     return checks

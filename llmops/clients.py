@@ -47,7 +47,11 @@ def milvus_client(settings: Settings, timeout_s: float = 10.0) -> MilvusClient:
     from pymilvus import MilvusClient
 
     token = settings.milvus.token.get_secret_value() if settings.milvus.token else ""
-    return MilvusClient(uri=settings.milvus.base_url, token=token, timeout=timeout_s)
+    # pymilvus pings every 10 s even when idle; gRPC servers (Milvus Lite's among them) answer an
+    # idle client that pings more often than every 5 minutes with GOAWAY "too_many_pings", and
+    # every later call fails with UNAVAILABLE. Ping only while calls are in flight.
+    options = {"grpc.keepalive_time_ms": 60_000, "grpc.keepalive_permit_without_calls": False}
+    return MilvusClient(uri=settings.milvus.base_url, token=token, timeout=timeout_s, grpc_options=options)
 
 
 def lakefs_client(settings: Settings) -> lakefs.Client:

@@ -9,7 +9,7 @@ from llmops.errors import LLMOpsError
 from llmops.settings import Settings
 
 FLOW_OF = {"lifecycle": "lifecycle", "ingest": "ingest", "prepare": "prepare", "train": "train",
-           "evaluate": "evaluate", "smoke": "smoke"}
+           "evaluate": "evaluate", "index": "index", "release": "release", "smoke": "smoke"}
 
 
 @dataclass

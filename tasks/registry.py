@@ -281,6 +281,17 @@ def rollback(client: MlflowClient, model_name: str) -> AliasMove:
     return AliasMove(model=model_name, champion=target, previous=history[-2] if len(history) >= 2 else None)
 
 
+def restore_aliases(client: MlflowClient, model_name: str, before: dict[str, str], history: list[str]) -> None:
+    """Put `champion`, `previous` and `challenger` back exactly as they were (a release's undo)."""
+    now = aliases(client, model_name)
+    for alias in (CHAMPION, PREVIOUS, CHALLENGER):
+        if alias in before:
+            client.set_registered_model_alias(model_name, alias, before[alias])
+        elif alias in now:
+            client.delete_registered_model_alias(model_name, alias)
+    client.set_registered_model_tag(model_name, HISTORY_TAG, json.dumps(history))
+
+
 @dataclass(frozen=True)
 class ResolvedVersion:
     version: ModelVersion

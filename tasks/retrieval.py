@@ -226,14 +226,23 @@ def rollback(client: MilvusClient, alias: str) -> tuple[str, str]:
 def rebuild_index(client: MilvusClient, docs: Iterable[dict[str, Any]], *, lakefs_commit: str,
                   flow_run: str, config: IndexConfig, embed: EmbedFn,
                   validate: Callable[..., float] = validate_collection,
-                  log: Callable[[str], None] = lambda _: None) -> IndexResult:
-    """Chunk, embed, build a new collection, validate it, and only then move the serving alias."""
+                  log: Callable[[str], None] = lambda _: None, swap: bool = True) -> IndexResult:
+    """Chunk, embed, build a new collection, validate it, and only then move the serving alias.
+
+    With `swap=False` the validated collection is left beside the live one, for a release step
+    that moves the alias together with the model's alias (see `move_alias`).
+    """
     name = collection_name(lakefs_commit, config)
     current = alias_target(client, config.alias)
-    if current == name:
+    if client.has_collection(name) and (current == name or read_metadata(client, name).get("validated") == "true"):
+        # built and validated before: nothing to rebuild; move the alias only if asked and needed
         rows = int(client.get_collection_stats(name)["row_count"])
+        if swap and current != name:
+            move_alias(client, config.alias, name)
+            return IndexResult(collection=name, alias=config.alias, rows=rows, swapped=True, skipped=True,
+                               previous=current, dropped=prune(client, config.alias, config.retention))
         return IndexResult(collection=name, alias=config.alias, rows=rows, swapped=False, skipped=True,
-                           previous=read_metadata(client, name).get("replaces"))
+                           previous=read_metadata(client, name).get("replaces") or None)
     if client.has_collection(name):  # left over from a build that failed validation or was cut off
         client.drop_collection(name)
 
@@ -271,6 +280,10 @@ def rebuild_index(client: MilvusClient, docs: Iterable[dict[str, Any]], *, lakef
         client.drop_collection(name)  # never served; the alias stays where it was
         raise
     timings["validate"] = time.perf_counter() - t0
+    client.alter_collection_properties(name, properties={"llmops.validated": "true"})
+    if not swap:
+        return IndexResult(collection=name, alias=config.alias, rows=len(chunks), swapped=False, skipped=False,
+                           previous=current, self_recall=recall, seconds=timings)
     previous = move_alias(client, config.alias, name)
     dropped = prune(client, config.alias, config.retention)
     log(f"alias {config.alias} -> {name} (was {previous}); dropped {dropped or 'nothing'}")

@@ -1,0 +1,63 @@
+"""The whole lifecycle on the embedded default, twice: the second run must reuse everything."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import lakefs
+import pytest
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from flows.lifecycle import LifecycleResult, lifecycle_flow
+from llmops import clients
+from llmops.settings import Settings
+from tasks import registry, retrieval
+from tasks.data.sources import SourceConfig
+from tasks.evaluation.run import EvalConfig
+from tasks.training.config import FinetuneConfig
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+PARAMS = dict(source_config=SourceConfig(limit=700), finetune=FinetuneConfig(max_steps=40, max_seq_length=128),
+              eval_config=EvalConfig(max_examples=24, max_new_tokens=24), model_name="llmops-e2e")
+
+
+def test_lifecycle_end_to_end_and_no_op_rerun(running_stack: Settings) -> None:
+    with temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}):
+        t0 = time.perf_counter()
+        first = lifecycle_flow(**PARAMS)
+        cold = time.perf_counter() - t0
+        lk, mlflow, milvus = (clients.lakefs_client(running_stack), clients.mlflow_client(running_stack),
+                              clients.milvus_client(running_stack))
+        repo = running_stack.lakefs.repository
+        main_before = lakefs.Reference(repo, "main", client=lk).get_commit().id
+        versions_before = len(mlflow.search_model_versions("name='llmops-e2e'"))
+        collections_before = set(milvus.list_collections())
+        t0 = time.perf_counter()
+        second = lifecycle_flow(**PARAMS)
+        warm = time.perf_counter() - t0
+    assert isinstance(first, LifecycleResult) and first.promoted
+    print(f"\nlifecycle cold {cold:.1f}s, no-op rerun {warm:.1f}s ({warm / cold:.2f} of cold)")
+
+    # lakeFS main holds the merged data commit
+    main = lakefs.Reference(repo, "main", client=lk).get_commit()
+    assert main.id == first.data_commit
+    counts = json.loads(main.metadata["llmops.counts"])
+    # MLflow: the version is champion and carries its lineage
+    champion = mlflow.get_model_version_by_alias("llmops-e2e", "champion")
+    assert champion.version == first.model_version
+    lineage = registry.Lineage.from_tags(champion.tags)
+    assert lineage.lakefs_commit == first.data_commit and lineage.prefect_flow_run_id
+    # Milvus: the alias points at the new collection, with one row per chunk
+    assert retrieval.alias_target(milvus, first.index_alias) == first.index_collection
+    rows = int(milvus.get_collection_stats(first.index_collection)["row_count"])
+    meta = retrieval.read_metadata(milvus, first.index_collection)
+    assert rows == int(meta["chunks"]) and rows >= counts["corpus"] > 0
+    assert meta["lakefs_commit"] == first.data_commit
+
+    # the rerun created nothing new
+    assert second.model_dump(exclude={"reasons"}) == first.model_dump(exclude={"reasons"})
+    assert lakefs.Reference(repo, "main", client=lk).get_commit().id == main_before
+    assert len(mlflow.search_model_versions("name='llmops-e2e'")) == versions_before
+    assert set(milvus.list_collections()) == collections_before
