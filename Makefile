@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LLMOPS := $(BIN)/llmops
 PYTEST_ARGS ?=
 
-.PHONY: help install run up down status test test-unit test-integration test-e2e test-all bench clean lock
+.PHONY: help install run up down status browser-deps test test-unit test-integration test-e2e test-all bench clean lock
 
 help:
 	@echo "make run     set up, start the local stack, run the main job, print the UI links"
@@ -40,7 +40,15 @@ run: $(STAMP)
 	$(LLMOPS) run lifecycle
 	$(LLMOPS) status
 
-test: $(STAMP)
+# The browser test drives Debian's Chromium and ChromeDriver; install them when missing (as root),
+# otherwise that one test skips with a message (and fails under CI=true).
+browser-deps:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else echo "note: chromium/chromedriver missing and not root: the browser test will skip"; fi
+
+test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
