@@ -9,7 +9,8 @@ from llmops.errors import LLMOpsError
 from llmops.settings import Settings
 
 FLOW_OF = {"lifecycle": "lifecycle", "ingest": "ingest", "prepare": "prepare", "train": "train",
-           "evaluate": "evaluate", "index": "index", "release": "release", "smoke": "smoke"}
+           "evaluate": "evaluate", "index": "index", "release": "release", "smoke": "smoke",
+           "retrain": "lifecycle", "drift-check": "drift-check"}
 
 
 @dataclass

@@ -1,0 +1,74 @@
+"""The scheduled drift check: a window of inference logs against the champion's training prompts (no Prefect).
+
+    embedding drift   current prompts vs prompts of the champion's training data commit
+    retrieval drift   top-1 similarity of current queries (logged) vs of reference prompts (searched now)
+    output drift      response length and empty/refusal rate, current window vs the window before it
+                      (the model's outputs on live traffic are the only fair reference for its outputs)
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from tasks import registry, retrieval, serving
+from tasks.modeling import read_split
+from tasks.datasets import DatasetRef
+from tasks.monitoring.drift import DriftPolicy, DriftReport, check_drift
+from tasks.monitoring.plots import embedding_projection_png, top1_histogram_png
+
+EVENT = "llmops.drift.detected"
+
+
+class DriftWindow(BaseModel):
+    model_name: str
+    model_version: str
+    reference_commit: str
+    since: datetime
+    until: datetime
+    current_requests: int
+    previous_requests: int
+
+
+def reference_prompts(lakefs_client: Any, mlflow: Any, model_name: str, size: int, seed: int = 0) -> tuple[list[str], str, str]:
+    """(prompts, data commit, version): a sample of the champion's training prompts."""
+    version = mlflow.get_model_version_by_alias(model_name, registry.CHAMPION)
+    lineage = registry.Lineage.from_tags(version.tags)
+    dataset = DatasetRef(repository=lineage.lakefs_repository, commit=lineage.lakefs_commit, raw_commit="",
+                         config_hash="", tag="", train=[lineage.train_path], eval=[], corpus=[], report="", counts={})
+    prompts = read_split(lakefs_client, dataset, dataset.train)["prompt"].astype(str).tolist()
+    random.Random(seed).shuffle(prompts)
+    return prompts[:size], lineage.lakefs_commit, str(version.version)
+
+
+def run_drift_check(lakefs_client: Any, mlflow: Any, milvus: Any, *, repository: str, model_name: str,
+                    index_alias: str, since: datetime, until: datetime, policy: DriftPolicy,
+                    embed: Callable[[list[str]], np.ndarray], reference_size: int = 500,
+                    ) -> tuple[DriftReport, DriftWindow, dict[str, bytes]]:
+    """Compare the window [since, until) of the inference log with the reference; return report, window, plots."""
+    current = serving.read_log_window(lakefs_client, repository, since, until)
+    previous = serving.read_log_window(lakefs_client, repository, since - (until - since), since)
+    ref_prompts, commit, version = reference_prompts(lakefs_client, mlflow, model_name, reference_size, policy.seed)
+    cur_prompts = [r["question"] for r in current]
+    ref_emb = embed(ref_prompts)
+    cur_emb = embed(cur_prompts) if cur_prompts else np.zeros((0, ref_emb.shape[1]), dtype=np.float32)
+    ref_top1 = [hits[0]["score"] for hits in retrieval.search(milvus, index_alias, ref_emb, 1) if hits]
+    cur_top1 = [r["hits"][0]["score"] for r in current if r["hits"]]
+    report = check_drift(
+        ref_emb, cur_emb,
+        reference_outputs=[r["answer"] for r in previous] or None, current_outputs=[r["answer"] for r in current] or None,
+        reference_top1=np.asarray(ref_top1), current_top1=np.asarray(cur_top1) if cur_top1 else None,
+        policy=policy)
+    plots: dict[str, bytes] = {}
+    if len(cur_emb):
+        plots["projection.png"] = embedding_projection_png(ref_emb, cur_emb)
+    if cur_top1:
+        plots["top1_similarity.png"] = top1_histogram_png(np.asarray(ref_top1), np.asarray(cur_top1))
+    window = DriftWindow(model_name=model_name, model_version=version, reference_commit=commit, since=since,
+                         until=until, current_requests=len(current), previous_requests=len(previous))
+    return report, window, plots
