@@ -38,6 +38,8 @@ run: $(STAMP)
 	$(LLMOPS) up
 	$(LLMOPS) deploy
 	$(LLMOPS) run lifecycle
+	$(LLMOPS) replay --n 40
+	$(LLMOPS) run drift-check
 	$(LLMOPS) status
 
 # The browser test drives Debian's Chromium and ChromeDriver; install them when missing (as root),

@@ -179,6 +179,63 @@ def rollback(
     typer.echo(f"{model}: champion -> {move.champion} (previous: {move.previous or 'none'})")
 
 
+def _answerer(settings: Settings, model: str, alias: str, top_k: int, workdir: str):  # noqa: ANN202
+    from pathlib import Path
+
+    from llmops.clients import milvus_client, mlflow_client
+    from tasks.monitoring.embedding import embed
+    from tasks.serving import Answerer
+
+    return Answerer(mlflow_client(settings), milvus_client(settings), model, alias, embed, Path(workdir), top_k=top_k)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    model: Annotated[str, typer.Option(help="Registered model; its `champion` answers.")] = "llmops-assistant",
+    alias: Annotated[str, typer.Option(help="Milvus serving alias.")] = "llmops_docs",
+    top_k: Annotated[int, typer.Option(help="Chunks retrieved.")] = 4,
+    profile: ProfileOption = None,
+) -> None:
+    """Answer with the champion model and the serving index; the request is logged (redacted) to lakeFS."""
+    import tempfile
+
+    from llmops.clients import lakefs_client
+    from tasks.serving import log_requests
+
+    settings = _settings(profile)
+    with tempfile.TemporaryDirectory(prefix="llmops-ask-") as workdir:
+        result = _answerer(settings, model, alias, top_k, workdir).ask([question])[0]
+    log_requests(lakefs_client(settings), settings.lakefs.repository, [result])
+    typer.echo(result.answer or "(empty answer)")
+    typer.echo(f"-- {model} v{result.model_version}, index {result.collection}, {result.latency_ms:.0f} ms")
+    for hit in result.hits:
+        typer.echo(f"   {hit.score:.3f}  {hit.title or hit.doc_id}")
+
+
+@app.command()
+def replay(
+    n: Annotated[int, typer.Option(help="How many held-out questions to ask.")] = 40,
+    model: Annotated[str, typer.Option(help="Registered model.")] = "llmops-assistant",
+    alias: Annotated[str, typer.Option(help="Milvus serving alias.")] = "llmops_docs",
+    profile: ProfileOption = None,
+) -> None:
+    """Ask the held-out eval questions of the champion's data through `ask`, so the demo has logged traffic."""
+    import tempfile
+
+    from llmops.clients import lakefs_client, mlflow_client
+    from tasks.serving import held_out_questions, log_requests
+
+    settings = _settings(profile)
+    lk = lakefs_client(settings)
+    questions = held_out_questions(lk, mlflow_client(settings), model, n)
+    with tempfile.TemporaryDirectory(prefix="llmops-replay-") as workdir:
+        results = _answerer(settings, model, alias, 4, workdir).ask(questions)
+    commit = log_requests(lk, settings.lakefs.repository, results)
+    typer.echo(f"Replayed {len(results)} held-out questions; inference log commit {commit[:12] if commit else '-'} "
+               f"on branch logs")
+
+
 index_app = typer.Typer(help="The Milvus retrieval index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 

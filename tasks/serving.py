@@ -120,3 +120,15 @@ def read_log_window(client: Client, repository: str, since: datetime, until: dat
                         out.append(record)
         day += timedelta(days=1)
     return out
+
+
+def held_out_questions(lakefs_client: Client, mlflow: Any, model_name: str, n: int) -> list[str]:
+    """Prompts of the champion's eval split: questions the model was not trained on (demo traffic)."""
+    from tasks import registry
+    from tasks.datasets import DatasetRef
+    from tasks.modeling import read_split
+
+    lineage = registry.Lineage.from_tags(mlflow.get_model_version_by_alias(model_name, registry.CHAMPION).tags)
+    dataset = DatasetRef(repository=lineage.lakefs_repository, commit=lineage.lakefs_commit, raw_commit="",
+                         config_hash="", tag="", train=[], eval=[lineage.eval_path], corpus=[], report="", counts={})
+    return read_split(lakefs_client, dataset, dataset.eval)["prompt"].astype(str).head(n).tolist()
