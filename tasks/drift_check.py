@@ -57,12 +57,14 @@ def run_drift_check(lakefs_client: Any, mlflow: Any, milvus: Any, *, repository:
     cur_prompts = [r["question"] for r in current]
     ref_emb = embed(ref_prompts)
     cur_emb = embed(cur_prompts) if cur_prompts else np.zeros((0, ref_emb.shape[1]), dtype=np.float32)
-    ref_top1 = [hits[0]["score"] for hits in retrieval.search(milvus, index_alias, ref_emb, 1) if hits]
+    served = retrieval.alias_target(milvus, index_alias) is not None  # no index yet: retrieval drift is skipped
+    ref_top1 = [hits[0]["score"] for hits in retrieval.search(milvus, index_alias, ref_emb, 1) if hits] if served else []
     cur_top1 = [r["hits"][0]["score"] for r in current if r["hits"]]
     report = check_drift(
         ref_emb, cur_emb,
         reference_outputs=[r["answer"] for r in previous] or None, current_outputs=[r["answer"] for r in current] or None,
-        reference_top1=np.asarray(ref_top1), current_top1=np.asarray(cur_top1) if cur_top1 else None,
+        reference_top1=np.asarray(ref_top1) if ref_top1 else None,
+        current_top1=np.asarray(cur_top1) if cur_top1 and ref_top1 else None,
         policy=policy)
     plots: dict[str, bytes] = {}
     if len(cur_emb):

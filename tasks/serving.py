@@ -59,7 +59,13 @@ class Answerer:
         self.model, self.tokenizer, self.template = load_version(mlflow, model_name, version.version, workdir)
         self.model_name, self.version = model_name, str(version.version)
         self.milvus, self.alias, self.embed = milvus, index_alias, embed
-        self.collection = retrieval.alias_target(milvus, index_alias) or ""
+        collection = retrieval.alias_target(milvus, index_alias)
+        if collection is None:
+            from llmops.errors import LLMOpsError
+
+            raise LLMOpsError(f"the serving index alias {index_alias!r} does not exist yet: a lifecycle run whose "
+                              "candidate passes the gate creates it (make run, or llmops run lifecycle)")
+        self.collection = collection
         self.top_k, self.max_new_tokens = top_k, max_new_tokens
 
     def ask(self, questions: Sequence[str]) -> list[AskResult]:

@@ -61,3 +61,33 @@ def test_lifecycle_end_to_end_and_no_op_rerun(running_stack: Settings) -> None:
     assert lakefs.Reference(repo, "main", client=lk).get_commit().id == main_before
     assert len(mlflow.search_model_versions("name='llmops-e2e'")) == versions_before
     assert set(milvus.list_collections()) == collections_before
+
+
+def test_asked_questions_are_logged_redacted_and_drift_checked(running_stack: Settings, tmp_path) -> None:
+    """After the lifecycle above: ask through the served model and index, then run the drift check."""
+    from datetime import UTC, datetime, timedelta
+
+    from flows.drift import drift_flow
+    from tasks import serving
+    from tasks.monitoring.embedding import embed
+
+    lk, mlflow, milvus = (clients.lakefs_client(running_stack), clients.mlflow_client(running_stack),
+                          clients.milvus_client(running_stack))
+    repo = running_stack.lakefs.repository
+    questions = serving.held_out_questions(lk, mlflow, "llmops-e2e", 30)
+    questions[0] += " Reply to jane.doe@example.com please."
+    answerer = serving.Answerer(mlflow, milvus, "llmops-e2e", "llmops_docs", embed, tmp_path, top_k=3)
+    results = answerer.ask(questions)
+    assert all(len(r.hits) == 3 for r in results) and results[0].collection.startswith("docs_")
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    assert serving.log_requests(lk, repo, results)
+    logged = serving.read_log_window(lk, repo, since)
+    assert len(logged) == 30
+    assert "jane.doe@example.com" not in str(logged) and "<EMAIL>" in logged[0]["question"]
+
+    with temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}):
+        state = drift_flow(model_name="llmops-e2e", window_hours=1.0, return_state=True)
+    assert state.is_completed()
+    runs = mlflow.search_runs(experiment_ids=[mlflow.get_experiment_by_name("drift").experiment_id])
+    assert len(runs) >= 1 and runs[0].data.tags["llmops.model"] == "llmops-e2e"
+    assert "drift/report.json" in [a.path for a in mlflow.list_artifacts(runs[0].info.run_id, "drift")]
