@@ -137,4 +137,6 @@ def held_out_questions(lakefs_client: Client, mlflow: Any, model_name: str, n: i
     lineage = registry.Lineage.from_tags(mlflow.get_model_version_by_alias(model_name, registry.CHAMPION).tags)
     dataset = DatasetRef(repository=lineage.lakefs_repository, commit=lineage.lakefs_commit, raw_commit="",
                          config_hash="", tag="", train=[], eval=[lineage.eval_path], corpus=[], report="", counts={})
-    return read_split(lakefs_client, dataset, dataset.eval)["prompt"].astype(str).head(n).tolist()
+    prompts = read_split(lakefs_client, dataset, dataset.eval)["prompt"].astype(str)
+    # a seeded random sample: the split's files are ordered by source, so the first rows are one topic
+    return prompts.sample(n=min(n, len(prompts)), random_state=0).tolist()
