@@ -159,18 +159,18 @@ def drive_clients(url: str, tmp_path: Path) -> None:
     sdk.internal_api.internal_get_branch_protection_rules(repo.id)
     sdk.internal_api.internal_delete_branch_protection_rule(repo.id, lakefs_sdk.BranchProtectionRule(pattern="p-*"))
 
-    work = repo.branch("work").create("main")
+    work = repo.branch("feature").create("main")
     list(repo.branches())
     work.object("a/one.txt").upload("one", metadata={"k": "v"})
     work.object("a/two.txt").upload("two", content_type="text/plain")
     local = tmp_path / "three.csv"
     local.write_text("x,y\n1,2\n")
-    sdk.objects_api.upload_object(repo.id, "work", "b/three.csv", content=str(local))
-    sdk.internal_api.upload_object_preflight(repo.id, "work", "c.txt")
-    work.object("a/one.txt").copy("work", "a/one-copy.txt")
-    sdk.objects_api.update_object_user_metadata(repo.id, "work", "a/two.txt",
+    sdk.objects_api.upload_object(repo.id, "feature", "b/three.csv", content=str(local))
+    sdk.internal_api.upload_object_preflight(repo.id, "feature", "c.txt")
+    work.object("a/one.txt").copy("feature", "a/one-copy.txt")
+    sdk.objects_api.update_object_user_metadata(repo.id, "feature", "a/two.txt",
                                                  lakefs_sdk.UpdateObjectUserMetadata(set={"x": "y"}))
-    sdk.objects_api.get_underlying_properties(repo.id, "work", "a/one.txt")
+    sdk.objects_api.get_underlying_properties(repo.id, "feature", "a/one.txt")
     list(work.uncommitted())
     list(work.objects(delimiter="/"))
     work.object("a/one.txt").stat()
@@ -178,7 +178,7 @@ def drive_clients(url: str, tmp_path: Path) -> None:
     with work.object("b/three.csv").reader() as f:
         f.read(3)
         f.read()
-    sdk.objects_api.get_object(repo.id, "work", "a/one.txt")
+    sdk.objects_api.get_object(repo.id, "feature", "a/one.txt")
     work.object("a/two.txt").delete()
     work.delete_objects(["a/one-copy.txt"])
     work.reset_changes(path_type="object", path="a/one-copy.txt")
@@ -186,17 +186,17 @@ def drive_clients(url: str, tmp_path: Path) -> None:
     first.get_commit()
     list(work.log())
     list(repo.ref("main").diff(work))
-    sdk.refs_api.find_merge_base(repo.id, "work", "main")
+    sdk.refs_api.find_merge_base(repo.id, "feature", "main")
     work.revert(first.id)
-    sdk.branches_api.cherry_pick(repo.id, "work", lakefs_sdk.CherryPickCreation(ref=first.id))
+    sdk.branches_api.cherry_pick(repo.id, "feature", lakefs_sdk.CherryPickCreation(ref=first.id))
     work.merge_into(repo.branch("main"))
     repo.tag("v1").create("main")
     list(repo.tags())
     repo.tag("v1").get_commit()
     sdk.tags_api.get_tag(repo.id, "v1")
     repo.tag("v1").delete()
-    side = repo.branch("side").create("work")
-    sdk.experimental_api.hard_reset_branch(repo.id, "side", "work~1")
+    side = repo.branch("side").create("feature")
+    sdk.experimental_api.hard_reset_branch(repo.id, "side", "feature~1")
     side.delete()
 
     fs = LakeFSFileSystem(host=url, username=KEY_ID, password=SECRET)
@@ -221,12 +221,12 @@ def drive_errors(url: str) -> None:
             "bad parameter": http.get(f"{repo}/refs/main/objects/ls", params={"amount": "many"}),
             "repository exists": http.post("/repositories", json={"name": "conformance", "storage_namespace": "local://c"}),
             "protected branch": http.post(f"{repo}/branches/main/commits", json={"message": "x", "allow_empty": True}),
-            "nothing to merge": http.post(f"{repo}/refs/work/merge/main", json={}),
+            "nothing to merge": http.post(f"{repo}/refs/feature/merge/main", json={}),
             "range past the end": http.get(f"{repo}/refs/main/objects", params={"path": "tx.txt"},
                                            headers={"Range": "bytes=50-"}),
             "partial content": http.get(f"{repo}/refs/main/objects", params={"path": "tx.txt"},
                                         headers={"Range": "bytes=0-0"}),
-            "object exists": http.post(f"{repo}/branches/work/objects", params={"path": "a/one.txt"},
+            "object exists": http.post(f"{repo}/branches/feature/objects", params={"path": "a/one.txt"},
                                        headers={"If-None-Match": "*"}, content=b"x"),
         }
     assert {what: answer.status_code for what, answer in answers.items()} == {
