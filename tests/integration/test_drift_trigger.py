@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -14,7 +15,8 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Cancelled
 
 from infra import local_stack
-from llmops.settings import Settings, find_project_root
+from llmops.settings import Settings, find_project_root, load_settings
+from tests.conftest import isolated_env
 from tasks.drift_check import DriftWindow
 from tasks.monitoring.drift import DriftPolicy, check_drift
 from tasks.monitoring_tasks import emit_drift_event
@@ -22,11 +24,27 @@ from tasks.monitoring_tasks import emit_drift_event
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def trigger_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A stack of its own. In the shared session stack, after the e2e lifecycle runs, the retrain
+    automation was seen not to fire at all (an open issue); this test checks the trigger itself."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in isolated_env(tmp_path_factory.mktemp("trigger-stack") / "state").items():
+            mp.setenv(key, value)
+        settings = load_settings()
+        try:
+            local_stack.up(settings)
+            yield load_settings()
+        finally:
+            local_stack.down(settings)
+
+
 def _retrain_runs(client: SyncPrefectClient) -> list:
     return client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["retrain"])))
 
 
-def test_drift_event_starts_exactly_one_retrain_within_the_cooldown(running_stack: Settings) -> None:
+def test_drift_event_starts_exactly_one_retrain_within_the_cooldown(trigger_stack: Settings) -> None:
+    running_stack = trigger_stack
     local_stack.deploy(running_stack, find_project_root())
     rng = np.random.default_rng(0)
     report = check_drift(rng.normal(size=(200, 16)), rng.normal(loc=0.8, size=(100, 16)), policy=DriftPolicy())
@@ -41,7 +59,9 @@ def test_drift_event_starts_exactly_one_retrain_within_the_cooldown(running_stac
         before = len(_retrain_runs(client))
         assert emit_drift_event.fn(report, window, cooldown_minutes=60) is True
         assert emit_drift_event.fn(report, window, cooldown_minutes=60) is False  # same episode
-        deadline = time.monotonic() + 90
+        # the server's trigger service works through its event backlog in order: after a busy test
+        # session (thousands of task-run events) that can take minutes on two cores
+        deadline = time.monotonic() + 150
         runs = []
         while time.monotonic() < deadline and len(runs) <= before:
             time.sleep(3)
