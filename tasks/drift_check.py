@@ -17,8 +17,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from tasks import registry, retrieval, serving
-from tasks.modeling import read_split
-from tasks.datasets import DatasetRef
+from tasks.modeling import read_parquet_at
 from tasks.monitoring.drift import DriftPolicy, DriftReport, check_drift
 from tasks.monitoring.plots import embedding_projection_png, top1_histogram_png
 
@@ -39,9 +38,8 @@ def reference_prompts(lakefs_client: Any, mlflow: Any, model_name: str, size: in
     """(prompts, data commit, version): a sample of the champion's training prompts."""
     version = mlflow.get_model_version_by_alias(model_name, registry.CHAMPION)
     lineage = registry.Lineage.from_tags(version.tags)
-    dataset = DatasetRef(repository=lineage.lakefs_repository, commit=lineage.lakefs_commit, raw_commit="",
-                         config_hash="", tag="", train=[lineage.train_path], eval=[], corpus=[], report="", counts={})
-    prompts = read_split(lakefs_client, dataset, dataset.train)["prompt"].astype(str).tolist()
+    prompts = read_parquet_at(lakefs_client, lineage.lakefs_repository, lineage.lakefs_commit,
+                              [lineage.train_path])["prompt"].astype(str).tolist()
     random.Random(seed).shuffle(prompts)
     return prompts[:size], lineage.lakefs_commit, str(version.version)
 

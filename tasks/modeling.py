@@ -50,15 +50,20 @@ class Candidate(BaseModel):
         return f"models:/{self.model_name}/{self.version}"
 
 
-def read_split(client: Client, dataset: DatasetRef, paths: list[str]) -> pd.DataFrame:
-    """The Parquet files of a split, read at the dataset's commit."""
+def read_parquet_at(client: Client, repository: str, commit: str, paths: list[str]) -> pd.DataFrame:
+    """Parquet files read at one lakeFS commit, concatenated."""
     frames = []
     for path in paths:
-        with lakefs.Reference(dataset.repository, dataset.commit, client=client).object(path).reader(mode="rb") as f:
+        with lakefs.Reference(repository, commit, client=client).object(path).reader(mode="rb") as f:
             frames.append(pd.read_parquet(io.BytesIO(f.read())))
     if not frames:
         return pd.DataFrame(columns=["id", "prompt", "response", "source"])
     return pd.concat(frames, ignore_index=True)
+
+
+def read_split(client: Client, dataset: DatasetRef, paths: list[str]) -> pd.DataFrame:
+    """The Parquet files of a split, read at the dataset's commit."""
+    return read_parquet_at(client, dataset.repository, dataset.commit, paths)
 
 
 def find_version(mlflow: Any, model_name: str, dataset: DatasetRef, config: FinetuneConfig) -> Any | None:

@@ -131,12 +131,10 @@ def read_log_window(client: Client, repository: str, since: datetime, until: dat
 def held_out_questions(lakefs_client: Client, mlflow: Any, model_name: str, n: int) -> list[str]:
     """Prompts of the champion's eval split: questions the model was not trained on (demo traffic)."""
     from tasks import registry
-    from tasks.datasets import DatasetRef
-    from tasks.modeling import read_split
+    from tasks.modeling import read_parquet_at
 
     lineage = registry.Lineage.from_tags(mlflow.get_model_version_by_alias(model_name, registry.CHAMPION).tags)
-    dataset = DatasetRef(repository=lineage.lakefs_repository, commit=lineage.lakefs_commit, raw_commit="",
-                         config_hash="", tag="", train=[], eval=[lineage.eval_path], corpus=[], report="", counts={})
-    prompts = read_split(lakefs_client, dataset, dataset.eval)["prompt"].astype(str)
+    prompts = read_parquet_at(lakefs_client, lineage.lakefs_repository, lineage.lakefs_commit,
+                              [lineage.eval_path])["prompt"].astype(str)
     # a seeded random sample: the split's files are ordered by source, so the first rows are one topic
     return prompts.sample(n=min(n, len(prompts)), random_state=0).tolist()

@@ -1,5 +1,8 @@
 """chrF (character n-gram F-score, n = 1..6, beta = 2), per example and mean, on a 0-100 scale."""
 
+# Each metric module is a self-contained script: `evaluate.load(dir)` copies it alone into its
+# cache, so the Metric boilerplate is repeated rather than imported from a shared file.
+
 from collections import Counter
 
 import datasets

@@ -1,5 +1,8 @@
 """Exact match after whitespace normalisation, per example (1.0 or 0.0) and averaged."""
 
+# Each metric module is a self-contained script: `evaluate.load(dir)` copies it alone into its
+# cache, so the Metric boilerplate is repeated rather than imported from a shared file.
+
 import datasets
 import evaluate
 

@@ -1,5 +1,8 @@
 """ROUGE-L F-measure on lower-cased word tokens (longest common subsequence), per example and mean."""
 
+# Each metric module is a self-contained script: `evaluate.load(dir)` copies it alone into its
+# cache, so the Metric boilerplate is repeated rather than imported from a shared file.
+
 import re
 
 import datasets
