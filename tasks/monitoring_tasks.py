@@ -10,7 +10,11 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.events import emit_event
+from prefect.events import Event
+from prefect.client.orchestration import get_client
+from prefect.events.clients import get_events_client
+from prefect.events.related import related_resources_from_run_context
+from prefect.utilities.asyncutils import run_coro_as_sync
 from prefect.variables import Variable
 
 from llmops import clients
@@ -69,19 +73,34 @@ def _cooldown_key(model_name: str) -> str:
     return f"llmops_drift_last_event_{model_name.replace('-', '_')}"
 
 
+async def _send(event: Event) -> None:
+    # A client of our own rather than `emit_event`: that one hands the event to a process-wide background
+    # worker bound to the API URL it first saw and never says whether the event arrived. This one is bound
+    # to the current PREFECT_API_URL and raises if the server cannot be reached.
+    async with get_client() as client:  # link the event to the flow run, deployment and flow, as emit_event does
+        event.related += await related_resources_from_run_context(
+            client, exclude={resource.id for resource in event.involved_resources})
+    async with get_events_client(reconnection_attempts=3) as events:
+        await events.emit(event)
+
+
 @task(cache_policy=NO_CACHE)
 def emit_drift_event(report: DriftReport, window: drift_check.DriftWindow, cooldown_minutes: float) -> bool:
-    """Emit `llmops.drift.detected` (which starts the retrain deployment) unless one was emitted within the cooldown."""
+    """Emit `llmops.drift.detected` (which starts the retrain deployment) unless one was emitted within the cooldown.
+
+    The cooldown starts only once the event was delivered, so a failed delivery is retried by the next check.
+    """
     key = _cooldown_key(window.model_name)
     last = Variable.get(key, default=None)
     now = datetime.now(UTC)
     if last and now - datetime.fromisoformat(str(last)) < timedelta(minutes=cooldown_minutes):
         return False  # same drift episode: one retrain is enough
-    Variable.set(key, now.isoformat(), overwrite=True)
-    emit_event(
-        event=drift_check.EVENT,
+    event = Event(
+        event=drift_check.EVENT, occurred=now,
         resource={"prefect.resource.id": f"llmops.model.{window.model_name}",
                   "llmops.window.since": window.since.isoformat(), "llmops.window.until": window.until.isoformat()},
         payload={"model": window.model_name, "model_version": window.model_version, **report.summary()},
     )
+    run_coro_as_sync(_send(event))
+    Variable.set(key, now.isoformat(), overwrite=True)
     return True

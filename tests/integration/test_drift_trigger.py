@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter
+from prefect.events import emit_event
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Cancelled
 
@@ -26,8 +27,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def trigger_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """A stack of its own. In the shared session stack, after the e2e lifecycle runs, the retrain
-    automation was seen not to fire at all (an open issue); this test checks the trigger itself."""
+    """A stack of its own, so the retrain run this test starts never competes with the shared stack's work."""
     with pytest.MonkeyPatch.context() as mp:
         for key, value in isolated_env(tmp_path_factory.mktemp("trigger-stack") / "state").items():
             mp.setenv(key, value)
@@ -57,10 +57,14 @@ def test_drift_event_starts_exactly_one_retrain_within_the_cooldown(trigger_stac
         deployment = client.read_deployment_by_name("drift-check/drift-check")
         assert [s.schedule.cron for s in deployment.schedules] == ["0 * * * *"]
         before = len(_retrain_runs(client))
+        # Earlier tests in the same process leave Prefect's process-wide events worker bound to another
+        # server (CI lost the event that way); the drift event must reach the server configured now.
+        with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+            emit_event("llmops.test.elsewhere", resource={"prefect.resource.id": "llmops.test"})
         assert emit_drift_event.fn(report, window, cooldown_minutes=60) is True
         assert emit_drift_event.fn(report, window, cooldown_minutes=60) is False  # same episode
-        # the server's trigger service works through its event backlog in order: after a busy test
-        # session (thousands of task-run events) that can take minutes on two cores
+        # the server's trigger service reads new automations every 5 s and then works through its event
+        # backlog in order; on two busy cores that can take a while
         deadline = time.monotonic() + 150
         runs = []
         while time.monotonic() < deadline and len(runs) <= before:
