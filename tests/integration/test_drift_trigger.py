@@ -12,6 +12,7 @@ import pytest
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter
 from prefect.events import emit_event
+from prefect.events.worker import EventsWorker
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Cancelled
 
@@ -61,7 +62,10 @@ def test_drift_event_starts_exactly_one_retrain_within_the_cooldown(trigger_stac
         # server (CI lost the event that way); the drift event must reach the server configured now.
         with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
             emit_event("llmops.test.elsewhere", resource={"prefect.resource.id": "llmops.test"})
-        assert emit_drift_event.fn(report, window, cooldown_minutes=60) is True
+        try:
+            assert emit_drift_event.fn(report, window, cooldown_minutes=60) is True
+        finally:  # later tests in this process get a fresh events worker
+            EventsWorker.drain_all(timeout=10)
         assert emit_drift_event.fn(report, window, cooldown_minutes=60) is False  # same episode
         # the server's trigger service reads new automations every 5 s and then works through its event
         # backlog in order; on two busy cores that can take a while
