@@ -89,10 +89,12 @@ class UI:
     """The few user gestures the test needs, each with an explicit wait."""
 
     def __init__(self, driver, screenshot_dir: Path, prefix: str) -> None:
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.support.ui import WebDriverWait
 
         self.d = driver
-        self.wait = WebDriverWait(driver, WAIT_S)
+        # the UI re-renders as data arrives: an element found a moment ago may be gone; look again
+        self.wait = WebDriverWait(driver, WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
         self.dir = screenshot_dir
         self.prefix = prefix
         self.shots: list[Path] = []

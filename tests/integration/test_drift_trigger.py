@@ -10,15 +10,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 from prefect.events import emit_event
-from prefect.events.worker import EventsWorker
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Cancelled
 
 from infra import local_stack
-from llmops.settings import Settings, find_project_root, load_settings
-from tests.conftest import isolated_env
+from llmops.settings import Settings, find_project_root
+from tests.conftest import running_test_stack
 from tasks.drift_check import DriftWindow
 from tasks.monitoring.drift import DriftPolicy, check_drift
 from tasks.monitoring_tasks import emit_drift_event
@@ -29,15 +28,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def trigger_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """A stack of its own, so the retrain run this test starts never competes with the shared stack's work."""
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in isolated_env(tmp_path_factory.mktemp("trigger-stack") / "state").items():
-            mp.setenv(key, value)
-        settings = load_settings()
-        try:
-            local_stack.up(settings)
-            yield load_settings()
-        finally:
-            local_stack.down(settings)
+    with running_test_stack(tmp_path_factory.mktemp("trigger-stack") / "state") as (settings, _):
+        yield settings
 
 
 def _retrain_runs(client: SyncPrefectClient) -> list:
@@ -62,10 +54,7 @@ def test_drift_event_starts_exactly_one_retrain_within_the_cooldown(trigger_stac
         # server (CI lost the event that way); the drift event must reach the server configured now.
         with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
             emit_event("llmops.test.elsewhere", resource={"prefect.resource.id": "llmops.test"})
-        try:
-            assert emit_drift_event.fn(report, window, cooldown_minutes=60) is True
-        finally:  # later tests in this process get a fresh events worker
-            EventsWorker.drain_all(timeout=10)
+        assert emit_drift_event.fn(report, window, cooldown_minutes=60) is True
         assert emit_drift_event.fn(report, window, cooldown_minutes=60) is False  # same episode
         # the server's trigger service reads new automations every 5 s and then works through its event
         # backlog in order; on two busy cores that can take a while

@@ -15,8 +15,8 @@ import pytest
 
 from infra import local_stack, processes
 from llmops import clients
-from llmops.settings import Settings, load_settings
-from tests.conftest import isolated_env
+from llmops.settings import Settings
+from tests.conftest import running_test_stack
 
 pytestmark = pytest.mark.integration
 
@@ -25,16 +25,9 @@ SERVERS = {"prefect", "mlflow", "milvus", "lakefs"}
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in isolated_env(tmp_path_factory.mktemp("stack") / "state").items():
-            mp.setenv(key, value)
-        settings = load_settings()
-        try:
-            started = local_stack.up(settings)
-            assert SERVERS | {local_stack.WORKER} <= set(started)
-            yield load_settings()  # again: `up` created the lakeFS credentials
-        finally:
-            local_stack.down(settings)
+    with running_test_stack(tmp_path_factory.mktemp("stack") / "state") as (settings, started):
+        assert SERVERS | {local_stack.WORKER} <= set(started)
+        yield settings
 
 
 def _records(settings: Settings) -> dict[str, processes.ProcessRecord]:
