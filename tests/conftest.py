@@ -74,3 +74,10 @@ def running_test_stack(state_dir: Path) -> Iterator[tuple[Settings, list[str]]]:
         finally:
             release_prefect_workers()
             local_stack.down(settings)
+
+
+@pytest.fixture(scope="session")
+def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The whole local stack, started once per test session (for the integration and e2e tiers alike)."""
+    with running_test_stack(tmp_path_factory.mktemp("shared-stack") / "state") as (settings, _):
+        yield settings

@@ -235,6 +235,37 @@ def _wait_for_final_state(ui: UI) -> str:
     return wait.until(final, f"the run page never showed a final state within {RUN_TIMEOUT_S}s (saw {seen})")
 
 
+def _runs_named(settings: Settings, run_name: str) -> list:
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with SyncPrefectClient(settings.prefect.api_url) as client:
+        return client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[run_name])))
+
+
+def _submit(ui: UI, settings: Settings, run_name: str, attempts: int = 3) -> None:
+    """Click Submit until the form page is left. On a loaded machine a click can land while the form is
+    still settling and do nothing; a second click is safe only while no run of that name exists."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    form_url = ui.d.current_url
+    for attempt in range(1, attempts + 1):
+        ui.click("//button[@type='submit'][normalize-space()='Submit']")
+        try:
+            WebDriverWait(ui.d, 20).until(lambda d: d.current_url != form_url)
+            return
+        except TimeoutException:
+            if _runs_named(settings, run_name):
+                return  # created; the page is just slow to move on
+            errors = [el.text for el in ui.d.find_elements(By.XPATH, "//*[@role='alert'] | //*[@aria-invalid='true']")
+                      if el.is_displayed() and el.text.strip()]
+            ui.screenshot(f"submit-attempt-{attempt}", full_page=True)
+            assert not errors, f"the form reports: {errors}"
+            print(f"Submit attempt {attempt} left the form open and created no run; clicking again")
+    raise AssertionError(f"the custom-run form did not submit after {attempts} clicks")
+
+
 def test_custom_run_from_the_ui_completes(chrome_binaries: None, running_stack: Settings, driver,
                                           screenshot_dir: Path) -> None:
     local_stack.deploy(running_stack, find_project_root())
@@ -267,7 +298,7 @@ def test_custom_run_from_the_ui_completes(chrome_binaries: None, running_stack: 
                      EVAL_TOKENS)
         ui.screenshot("1-custom-run-form", full_page=True)
 
-        ui.click("//button[@type='submit'][normalize-space()='Submit']")
+        _submit(ui, running_stack, run_name)
         # Back on the deployment, the new run is listed (and toasted) under the name we gave it.
         link = ui.visible(f"//a[normalize-space()='{run_name}'][contains(@href, '/runs/flow-run/')]")
         match = re.search(r"/runs/flow-run/([0-9a-f-]{36})", link.get_attribute("href") or "")
