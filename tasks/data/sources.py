@@ -281,7 +281,13 @@ def _sha256_file(path: Path, entry: ManifestEntry | None) -> None:
 def _read_path(path: Path, uri: str, config: SourceConfig, manifest: list[ManifestEntry] | None) -> Iterator[Item]:
     if not path.exists():
         yield SourceIssue(uri, "file", "no such file or folder")
-    elif path.is_dir():
+    else:
+        yield from _read_entry(path, uri, config, manifest)
+
+
+def _read_entry(path: Path, uri: str, config: SourceConfig, manifest: list[ManifestEntry] | None) -> Iterator[Item]:
+    """A saved Hugging Face dataset, a folder or a file."""
+    if path.is_dir():
         if is_saved_hf_dataset(path):
             yield from _read_hf_dataset(path, config, manifest)
         else:
@@ -293,15 +299,8 @@ def _read_path(path: Path, uri: str, config: SourceConfig, manifest: list[Manife
 def _read_folder(folder: Path, config: SourceConfig, manifest: list[ManifestEntry] | None) -> Iterator[Item]:
     """Every file below ``folder`` in sorted order; hidden files and folders (``.name``) are skipped."""
     for child in sorted(folder.iterdir()):
-        if child.name.startswith("."):
-            continue
-        if child.is_dir():
-            if is_saved_hf_dataset(child):
-                yield from _read_hf_dataset(child, config, manifest)
-            else:
-                yield from _read_folder(child, config, manifest)
-        else:
-            yield from _read_file(child, str(child), config, manifest)
+        if not child.name.startswith("."):
+            yield from _read_entry(child, str(child), config, manifest)
 
 
 def format_of(name: str) -> Format | None:
