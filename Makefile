@@ -6,11 +6,12 @@ STAMP := $(VENV)/.installed
 LLMOPS := $(BIN)/llmops
 PYTEST_ARGS ?=
 
-.PHONY: help install run up down status browser-deps test test-unit test-integration test-e2e test-all bench clean lock
+.PHONY: help install run up down status browser-deps lint format test test-unit test-integration test-e2e test-all bench clean lock
 
 help:
 	@echo "make run     set up, start the local stack, run the main job, print the UI links"
-	@echo "make test    set up and run every test tier that needs no GPU (what CI runs)"
+	@echo "make test    set up, check the layering and lint, run every test tier that needs no GPU (what CI runs)"
+	@echo "make lint    import-linter contracts, ruff check, ruff format --check"
 	@echo "make bench   run the benchmarks in benchmarks/"
 	@echo "make up | down | status   manage the local stack"
 
@@ -50,7 +51,18 @@ browser-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	else echo "note: chromium/chromedriver missing and not root: the browser test will skip"; fi
 
-test: $(STAMP) browser-deps
+# The layering contracts of pyproject.toml (import-linter), then ruff's lint and format checks.
+lint: $(STAMP)
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Rewrite the code the way `ruff format --check` wants it.
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: $(STAMP) browser-deps lint
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 test-unit: $(STAMP)

@@ -31,14 +31,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
-from sklearn.model_selection import StratifiedKFold, cross_val_predict  # noqa: E402
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from tasks.monitoring import drift  # noqa: E402
-from tasks.monitoring.embedding import embed, load_embedder  # noqa: E402
-from tests.unit.monitoring.prompt_pools import REFUSALS, python_answers, python_questions  # noqa: E402
+from tasks.monitor import drift
+from tasks.monitor.statistics.classifier import _whitened_components
+from tasks.services.embedding import embed, load_embedder
+from tests.unit.monitor.prompt_pools import REFUSALS, python_answers, python_questions
 
 WINDOW = 10_000
 NAIVE_PERMUTATIONS_TIMED = 3
@@ -109,8 +110,9 @@ def bare_mmd(reference: np.ndarray, current: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--embed-sample", type=int, default=2000,
-                        help="prompts to embed and extrapolate from (0: embed all 20,000)")
+    parser.add_argument(
+        "--embed-sample", type=int, default=2000, help="prompts to embed and extrapolate from (0: embed all 20,000)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -127,35 +129,56 @@ def main() -> None:
         rows[key] = {"what": what, "seconds": round(seconds, 3)}
         return result
 
-    report = record("ours_check_drift", "check_drift, default policy, all 5 sub-tests, 10k vs 10k",
-                    lambda: drift.check_drift(reference, current, ref_out, cur_out, ref_top1, cur_top1, policy))
+    report = record(
+        "ours_check_drift",
+        "check_drift, default policy, all 5 sub-tests, 10k vs 10k",
+        lambda: drift.check_drift(reference, current, ref_out, cur_out, ref_top1, cur_top1, policy),
+    )
     classifier = record(
-        "ours_classifier", f"domain classifier: 2,000/side, PCA {policy.classifier_components}, 5-fold CV, "
+        "ours_classifier",
+        f"domain classifier: 2,000/side, PCA {policy.classifier_components}, 5-fold CV, "
         f"{policy.permutations} permutations",
-        lambda: drift.domain_classifier_test(reference, current, permutations=policy.permutations,
-                                             max_per_side=policy.classifier_max_samples, seed=0))
-    record("ours_classifier_no_subsample", f"domain classifier on all 10,000/side, {policy.permutations} permutations",
-           lambda: drift.domain_classifier_test(reference, current, permutations=policy.permutations, seed=0),
-           repeats=1)
-    mmd = record("ours_mmd", f"MMD^2: 1,000/side, {policy.permutations} permutations",
-                 lambda: drift.mmd_test(reference, current, permutations=policy.permutations,
-                                        max_per_side=policy.mmd_subsample, seed=0))
+        lambda: drift.domain_classifier_test(
+            reference, current, permutations=policy.permutations, max_per_side=policy.classifier_max_samples, seed=0
+        ),
+    )
+    record(
+        "ours_classifier_no_subsample",
+        f"domain classifier on all 10,000/side, {policy.permutations} permutations",
+        lambda: drift.domain_classifier_test(reference, current, permutations=policy.permutations, seed=0),
+        repeats=1,
+    )
+    mmd = record(
+        "ours_mmd",
+        f"MMD^2: 1,000/side, {policy.permutations} permutations",
+        lambda: drift.mmd_test(
+            reference, current, permutations=policy.permutations, max_per_side=policy.mmd_subsample, seed=0
+        ),
+    )
 
     y_full = np.r_[np.zeros(WINDOW), np.ones(WINDOW)]
-    auc_full = record("bare_classifier_full", "sklearn cross_val_predict + roc_auc_score, 20,000 x 384, no calibration",
-                      lambda: bare_classifier(np.vstack([reference, current]), y_full, 0), repeats=1)
+    auc_full = record(
+        "bare_classifier_full",
+        "sklearn cross_val_predict + roc_auc_score, 20,000 x 384, no calibration",
+        lambda: bare_classifier(np.vstack([reference, current]), y_full, 0),
+        repeats=1,
+    )
     pick = np.random.default_rng(1)
     sub_ref = reference[pick.choice(WINDOW, policy.classifier_max_samples, replace=False)]
     sub_cur = current[pick.choice(WINDOW, policy.classifier_max_samples, replace=False)]
-    features = drift._whitened_components(np.vstack([sub_ref, sub_cur]), policy.classifier_components)
+    features = _whitened_components(np.vstack([sub_ref, sub_cur]), policy.classifier_components)
     y_sub = np.r_[np.zeros(len(sub_ref)), np.ones(len(sub_cur))]
-    auc_sub = record("bare_classifier_same_input", "sklearn cross_val_predict + roc_auc_score on our 2,000/side "
-                     "PCA features, no calibration", lambda: bare_classifier(features, y_sub, 0))
-    naive_one, _ = timed(lambda: [bare_classifier(features, pick.permutation(y_sub), s)
-                                  for s in range(NAIVE_PERMUTATIONS_TIMED)], 1)
+    auc_sub = record(
+        "bare_classifier_same_input",
+        "sklearn cross_val_predict + roc_auc_score on our 2,000/side PCA features, no calibration",
+        lambda: bare_classifier(features, y_sub, 0),
+    )
+    naive_one, _ = timed(
+        lambda: [bare_classifier(features, pick.permutation(y_sub), s) for s in range(NAIVE_PERMUTATIONS_TIMED)], 1
+    )
     rows["naive_calibration"] = {
         "what": f"sklearn loop: bare classifier once per permutation, {NAIVE_PERMUTATIONS_TIMED} timed, "
-                f"extrapolated to {policy.permutations} + 1 fits",
+        f"extrapolated to {policy.permutations} + 1 fits",
         "seconds": round(naive_one / NAIVE_PERMUTATIONS_TIMED * (policy.permutations + 1), 2),
         "extrapolated": True,
     }
@@ -178,18 +201,25 @@ def main() -> None:
         "overhead": overhead,
         "verdicts": {
             "drifted": report.drifted,
-            "ours_classifier_auc": round(classifier.statistic, 4), "ours_classifier_p": round(classifier.p_value, 4),
-            "bare_classifier_auc_full": round(auc_full, 4), "bare_classifier_auc_same_input": round(auc_sub, 4),
-            "ours_mmd2": float(f"{mmd.statistic:.4g}"), "ours_mmd_p": round(mmd.p_value, 4),
+            "ours_classifier_auc": round(classifier.statistic, 4),
+            "ours_classifier_p": round(classifier.p_value, 4),
+            "bare_classifier_auc_full": round(auc_full, 4),
+            "bare_classifier_auc_same_input": round(auc_sub, 4),
+            "ours_mmd2": float(f"{mmd.statistic:.4g}"),
+            "ours_mmd_p": round(mmd.p_value, 4),
         },
     }
 
     print(f"Embedding ({embedding['windows']}):")
-    print(f"  model load {embedding['model_load_s']} s; {embedding['prompts_embedded']} prompts in "
-          f"{embedding['embed_measured_s']} s = {embedding['embed_rate_per_s']} prompts/s; "
-          f"20,000 prompts: {embedding['embed_20000_s']} s ({embedding['embed_20000_is']})")
-    print("\nStatistics on precomputed embeddings, 10,000 reference vs 10,000 current (best of "
-          f"{args.repeats}; bare full-data classifier once):")
+    print(
+        f"  model load {embedding['model_load_s']} s; {embedding['prompts_embedded']} prompts in "
+        f"{embedding['embed_measured_s']} s = {embedding['embed_rate_per_s']} prompts/s; "
+        f"20,000 prompts: {embedding['embed_20000_s']} s ({embedding['embed_20000_is']})"
+    )
+    print(
+        "\nStatistics on precomputed embeddings, 10,000 reference vs 10,000 current (best of "
+        f"{args.repeats}; bare full-data classifier once):"
+    )
     print(f"  {'':28} {'seconds':>9}  what")
     for key, row in rows.items():
         print(f"  {key:28} {row['seconds']:>9.3f}  {row['what']}")

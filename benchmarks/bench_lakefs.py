@@ -80,7 +80,7 @@ def read_file(path: Path) -> bytes:
 
 
 def upload_file(branch: lakefs.Branch, path: str, local: Path) -> None:
-    """What tasks.versioning.upload_file does: stream a local file through the client's writer."""
+    """What tasks.services.lakefs.upload_file does: stream a local file through the client's writer."""
     with open(local, "rb") as src, branch.object(path).writer("wb", pre_sign=False) as dst:
         shutil.copyfileobj(src, dst, 8 * MB)
 
@@ -96,8 +96,12 @@ def http_upload(http: httpx.Client, path: str, local: Path) -> None:
             while piece := f.read(8 * MB):
                 yield piece
 
-    http.post("/repositories/bench/branches/main/objects", params={"path": path}, content=pieces(),
-              headers={"Content-Length": str(local.stat().st_size)}).raise_for_status()
+    http.post(
+        "/repositories/bench/branches/main/objects",
+        params={"path": path},
+        content=pieces(),
+        headers={"Content-Length": str(local.stat().st_size)},
+    ).raise_for_status()
 
 
 def http_download(http: httpx.Client, path: str) -> int:

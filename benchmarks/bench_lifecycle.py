@@ -19,10 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from infra import local_stack  # noqa: E402
-from llmops.clients import use_stack  # noqa: E402
-from llmops.settings import load_settings  # noqa: E402
-from tests.conftest import isolated_env  # noqa: E402
+from infra import local_stack
+from llmops.clients import use_stack
+from llmops.settings import load_settings
+from tests.conftest import isolated_env
 
 
 def main() -> None:
@@ -38,11 +38,13 @@ def main() -> None:
             settings = load_settings()
             use_stack(settings)
             from flows.lifecycle import lifecycle_flow
-            from tasks.evaluation.run import EvalConfig
-            from tasks.training.config import FinetuneConfig
+            from tasks.evaluate import EvalConfig
+            from tasks.train.config import FinetuneConfig
 
-            params = dict(finetune=FinetuneConfig(max_steps=args.max_steps, learning_rate=0.002),
-                          eval_config=EvalConfig(max_examples=64, max_new_tokens=48))
+            params = dict(
+                finetune=FinetuneConfig(max_steps=args.max_steps, learning_rate=0.002),
+                eval_config=EvalConfig(max_examples=64, max_new_tokens=48),
+            )
             t0 = time.perf_counter()
             first = lifecycle_flow(**params)
             cold = time.perf_counter() - t0
@@ -52,10 +54,19 @@ def main() -> None:
         finally:
             local_stack.down(settings, echo=lambda _: None)
     same = (first.data_commit, first.model_version, first.index_collection) == (
-        second.data_commit, second.model_version, second.index_collection)
-    result = {"cold_s": round(cold, 1), "rerun_s": round(warm, 1), "ratio": round(warm / cold, 3),
-              "goal": "rerun / cold <= 0.1", "met": warm / cold <= 0.1, "rerun_reused_everything": same,
-              "load_avg": os.getloadavg()}
+        second.data_commit,
+        second.model_version,
+        second.index_collection,
+    )
+    result = {
+        "cold_s": round(cold, 1),
+        "rerun_s": round(warm, 1),
+        "ratio": round(warm / cold, 3),
+        "goal": "rerun / cold <= 0.1",
+        "met": warm / cold <= 0.1,
+        "rerun_reused_everything": same,
+        "load_avg": os.getloadavg(),
+    }
     for key, value in result.items():
         print(f"{key:<24} {value}")
     if args.out:

@@ -1,6 +1,6 @@
 """Dataset preparation on a labelled synthetic corpus: throughput, detection quality, memory.
 
-Side by side in one run, on the same deterministic corpus (``tasks.data.synthetic``: planted near
+Side by side in one run, on the same deterministic corpus (``tests.synthetic``: planted near
 and exact duplicates, look-alikes, personal data of every type, quality outliers, invalid records):
 
 - records/s of each step run alone over the whole corpus (its input prepared by the steps before
@@ -37,20 +37,24 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tasks.data.dedupe import Deduplicator  # noqa: E402
-from tasks.data.normalize import normalize_batch  # noqa: E402
-from tasks.data.prepare import PrepConfig, prepare_dataset  # noqa: E402
-from tasks.data.python_docs import read_python_docs  # noqa: E402
-from tasks.data.quality import quality_filter  # noqa: E402
-from tasks.data.redact import PLACEHOLDERS, REDACTION_TYPES, redact_batch, redact_text  # noqa: E402
-from tasks.data.schemas import TEXT_FIELDS, Record  # noqa: E402
-from tasks.data.sources import SourceConfig, read_batches  # noqa: E402
-from tasks.data.split import Decontaminator, split_of  # noqa: E402
-from tasks.data.synthetic import CorpusTruth, SyntheticCorpus  # noqa: E402
-from tasks.data.validate import validate_batch  # noqa: E402
+from tasks.ingest.records import TEXT_FIELDS, Record
+from tasks.ingest.sources import SourceConfig, read_batches
+from tasks.ingest.sources.python_docs import read_python_docs
+from tasks.prepare.dedupe import Deduplicator
+from tasks.prepare.normalize import normalize_batch
+from tasks.prepare.pipeline import PrepConfig, prepare_dataset
+from tasks.prepare.quality import quality_filter
+from tasks.prepare.redact import PLACEHOLDERS, REDACTION_TYPES, redact_batch, redact_text
+from tasks.prepare.split import Decontaminator, split_of
+from tasks.prepare.validate import validate_batch
+from tests.synthetic import CorpusTruth, SyntheticCorpus
 
-GOALS = {"pipeline_over_slowest_step": 0.5, "near_dup_precision": 0.95, "near_dup_recall": 0.90,
-         "redaction_recall": 0.99}
+GOALS = {
+    "pipeline_over_slowest_step": 0.5,
+    "near_dup_precision": 0.95,
+    "near_dup_recall": 0.90,
+    "redaction_recall": 0.99,
+}
 
 
 def rss() -> int:
@@ -75,14 +79,26 @@ def _pipeline_child(conn: Connection, corpus_file: Path, records: int, batch_siz
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
     worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    conn.send({"workers": workers, "records": records, "seconds": round(seconds, 2),
-               "records_per_s": round(records / seconds), "cpu_seconds": round(cpu, 2),
-               "records_per_cpu_s": round(records / cpu), "baseline_rss_mb": round(baseline / 2**20, 1),
-               "peak_rss_mb": round(peak / 2**20, 1), "rss_growth_mb": round((peak - baseline) / 2**20, 1),
-               "worker_peak_rss_mb": round(worker_peak / 2**20, 1) if workers > 1 else None,
-               "train": report.split.train, "eval": report.split.eval, "corpus": report.rows("corpus"),
-               "quarantined": report.quarantined, "decision": report.decision.proceed,
-               "report_step_seconds": {s.name: s.seconds for s in report.steps}})
+    conn.send(
+        {
+            "workers": workers,
+            "records": records,
+            "seconds": round(seconds, 2),
+            "records_per_s": round(records / seconds),
+            "cpu_seconds": round(cpu, 2),
+            "records_per_cpu_s": round(records / cpu),
+            "baseline_rss_mb": round(baseline / 2**20, 1),
+            "peak_rss_mb": round(peak / 2**20, 1),
+            "rss_growth_mb": round((peak - baseline) / 2**20, 1),
+            "worker_peak_rss_mb": round(worker_peak / 2**20, 1) if workers > 1 else None,
+            "train": report.split.train,
+            "eval": report.split.eval,
+            "corpus": report.rows("corpus"),
+            "quarantined": report.quarantined,
+            "decision": report.decision.proceed,
+            "report_step_seconds": {s.name: s.seconds for s in report.steps},
+        }
+    )
 
 
 def run_pipeline(corpus_file: Path, records: int, batch_size: int, workers: int) -> dict[str, object]:
@@ -96,26 +112,34 @@ def run_pipeline(corpus_file: Path, records: int, batch_size: int, workers: int)
     return result
 
 
-def timed(fn, *args):  # noqa: ANN001, ANN202 - a tiny timing helper
+def timed(fn, *args):
     """fn's result and (wall seconds, CPU seconds)."""
     started, cpu_started = time.perf_counter(), cpu_seconds()
     result = fn(*args)
     return result, (time.perf_counter() - started, cpu_seconds() - cpu_started)
 
 
-def run_steps(corpus_file: Path, truth: CorpusTruth, batch_size: int) -> tuple[dict[str, dict[str, float]],
-                                                                                 dict[str, object]]:
+def run_steps(
+    corpus_file: Path, truth: CorpusTruth, batch_size: int
+) -> tuple[dict[str, dict[str, float]], dict[str, object]]:
     """Each step alone over all batches (held in memory, read untimed); timings and detection quality."""
-    batches = [[r for r in b if isinstance(r, Record)]
-               for b in read_batches([corpus_file], SourceConfig(batch_size=batch_size))]
+    batches = [
+        [r for r in b if isinstance(r, Record)]
+        for b in read_batches([corpus_file], SourceConfig(batch_size=batch_size))
+    ]
     n = sum(map(len, batches))
     config = PrepConfig()
     steps: dict[str, dict[str, float]] = {}
 
     def record(name: str, count: int, seconds: tuple[float, float]) -> None:
         wall, cpu = seconds
-        steps[name] = {"records": count, "seconds": round(wall, 3), "records_per_s": round(count / wall),
-                       "cpu_seconds": round(cpu, 3), "records_per_cpu_s": round(count / cpu)}
+        steps[name] = {
+            "records": count,
+            "seconds": round(wall, 3),
+            "records_per_s": round(count / wall),
+            "cpu_seconds": round(cpu, 3),
+            "records_per_cpu_s": round(count / cpu),
+        }
 
     out, seconds = timed(lambda: [validate_batch(b, set()) for b in batches])
     record("validate", n, seconds)
@@ -140,8 +164,9 @@ def run_steps(corpus_file: Path, truth: CorpusTruth, batch_size: int) -> tuple[d
     quality_dropped = {r.id: why for _, poor, _ in out for r, why in poor}
 
     count = sum(map(len, good))
-    deduplicator = Deduplicator("near", threshold=config.near_duplicate_threshold, num_perm=config.num_perm,
-                                shingle_words=config.shingle_words)
+    deduplicator = Deduplicator(
+        "near", threshold=config.near_duplicate_threshold, num_perm=config.num_perm, shingle_words=config.shingle_words
+    )
     out, seconds = timed(lambda: [deduplicator.filter(b) for b in good])
     record("dedupe", count, seconds)
     kept = [r.kept for r in out]
@@ -172,12 +197,14 @@ def run_steps(corpus_file: Path, truth: CorpusTruth, batch_size: int) -> tuple[d
             recall[kind][0] += int(text is not None and secret not in text)
     outliers_caught = sum(1 for rid, expected in truth.outliers.items() if quality_dropped.get(rid) == expected)
     quality = {
-        "near_dup_planted": len(planted_near), "near_dup_flagged": len(near_dropped),
+        "near_dup_planted": len(planted_near),
+        "near_dup_flagged": len(near_dropped),
         "near_dup_precision": round(hits / len(near_dropped), 4) if near_dropped else 0.0,
         "near_dup_recall": round(hits / len(planted_near), 4) if planted_near else 0.0,
         "lookalikes_flagged": len(near_dropped & truth.lookalikes),
-        "exact_dup_recall": round(len(exact_dropped & set(truth.exact_duplicates))
-                                  / max(1, len(truth.exact_duplicates)), 4),
+        "exact_dup_recall": round(
+            len(exact_dropped & set(truth.exact_duplicates)) / max(1, len(truth.exact_duplicates)), 4
+        ),
         "redaction_recall": {k: round(found / total, 4) for k, (found, total) in recall.items() if total},
         "redaction_planted": {k: total for k, (_, total) in recall.items()},
         "outliers_dropped_by_expected_filter": f"{outliers_caught}/{len(truth.outliers)}",
@@ -203,11 +230,16 @@ def python_docs_redactions() -> dict[str, object]:
             counts.update(found)
             for kind in found:
                 at = redacted.find(PLACEHOLDERS[kind])
-                snippet = " ".join(redacted[max(0, at - 40):at + 30].split())
+                snippet = " ".join(redacted[max(0, at - 40) : at + 30].split())
                 if len(examples.setdefault(kind, [])) < 3:
                     examples[kind].append(snippet)
-    return {"records": records, "characters": chars, "seconds": round(time.perf_counter() - started, 2),
-            "found": dict(sorted(counts.items())), "examples": examples}
+    return {
+        "records": records,
+        "characters": chars,
+        "seconds": round(time.perf_counter() - started, 2),
+        "found": dict(sorted(counts.items())),
+        "examples": examples,
+    }
 
 
 def main() -> None:
@@ -240,16 +272,21 @@ def main() -> None:
 
     slowest = min(steps, key=lambda s: steps[s]["records_per_s"])
     slowest_cpu = min(steps, key=lambda s: steps[s]["records_per_cpu_s"])
-    ratios = {f"workers={p['workers']}": round(p["records_per_s"] / steps[slowest]["records_per_s"], 3)
-              for p in pipelines}
+    ratios = {
+        f"workers={p['workers']}": round(p["records_per_s"] / steps[slowest]["records_per_s"], 3) for p in pipelines
+    }
     # CPU time does not depend on what else runs on the machine; for one process it shows the
     # composition's own overhead against its slowest step.
     cpu_ratio = round(pipelines[0]["records_per_cpu_s"] / steps[slowest_cpu]["records_per_cpu_s"], 3)
     growth_per_record_kb = (pipelines[0]["rss_growth_mb"] - quarter["rss_growth_mb"]) * 1024 / (n - n // 4)
     fixed_mb = quarter["rss_growth_mb"] - growth_per_record_kb * (n // 4) / 1024
-    memory = {"peak_rss_mb": pipelines[0]["peak_rss_mb"], "rss_growth_mb": pipelines[0]["rss_growth_mb"],
-              "rss_growth_mb_quarter_input": quarter["rss_growth_mb"],
-              "index_kb_per_record": round(growth_per_record_kb, 2), "fixed_mb": round(fixed_mb, 1)}
+    memory = {
+        "peak_rss_mb": pipelines[0]["peak_rss_mb"],
+        "rss_growth_mb": pipelines[0]["rss_growth_mb"],
+        "rss_growth_mb_quarter_input": quarter["rss_growth_mb"],
+        "index_kb_per_record": round(growth_per_record_kb, 2),
+        "fixed_mb": round(fixed_mb, 1),
+    }
     min_recall = min(quality["redaction_recall"].values())
     checks = {
         "pipeline_over_slowest_step": max(cpu_ratio, *ratios.values()) >= GOALS["pipeline_over_slowest_step"],
@@ -262,38 +299,68 @@ def main() -> None:
     print(f"\n{'':<22}{'records':>10}{'wall s':>9}{'records/s':>11}{'CPU s':>9}{'rec/CPU s':>11}")
     for name, s in steps.items():
         marker = "  <- slowest" if name == slowest_cpu else ""
-        print(f"{name + ' (alone)':<22}{s['records']:>10,}{s['seconds']:>9.2f}{s['records_per_s']:>11,}"
-              f"{s['cpu_seconds']:>9.2f}{s['records_per_cpu_s']:>11,}{marker}")
+        print(
+            f"{name + ' (alone)':<22}{s['records']:>10,}{s['seconds']:>9.2f}{s['records_per_s']:>11,}"
+            f"{s['cpu_seconds']:>9.2f}{s['records_per_cpu_s']:>11,}{marker}"
+        )
     for p in [*pipelines, quarter]:
-        print(f"{'pipeline, workers=' + str(p['workers']):<22}{p['records']:>10,}{p['seconds']:>9.2f}"
-              f"{p['records_per_s']:>11,}{p['cpu_seconds']:>9.2f}{p['records_per_cpu_s']:>11,}"
-              f"   peak RSS {p['peak_rss_mb']:,.0f} MB (+{p['rss_growth_mb']:,.0f} MB over the libraries)")
-    print(f"\npipeline / slowest step alone ({slowest_cpu}): CPU time, workers=1: {cpu_ratio:.2f}; wall clock: "
-          + ", ".join(f"{k}: {v:.2f}" for k, v in ratios.items())
-          + f"   (goal >= {GOALS['pipeline_over_slowest_step']})")
-    print(f"memory: {memory['index_kb_per_record']:.1f} KB more per record (the dedupe and decontamination indexes), "
-          f"{memory['fixed_mb']:,.0f} MB regardless of input size (batches, buffers)")
-    print(f"near duplicates: precision {quality['near_dup_precision']:.4f} (goal >= {GOALS['near_dup_precision']}), "
-          f"recall {quality['near_dup_recall']:.4f} (goal >= {GOALS['near_dup_recall']}), "
-          f"{quality['near_dup_flagged']:,} flagged of {quality['near_dup_planted']:,} planted; "
-          f"look-alikes flagged: {quality['lookalikes_flagged']}")
-    print("redaction recall by type: " + ", ".join(f"{k} {v:.3f}" for k, v in quality["redaction_recall"].items())
-          + f"   (goal >= {GOALS['redaction_recall']}, {sum(quality['redaction_planted'].values()):,} planted)")
-    print(f"quality outliers dropped by the expected filter: {quality['outliers_dropped_by_expected_filter']}; "
-          f"invalid records rejected: {quality['invalid_rejected']}")
-    print(f"python docs corpus ({docs['records']:,} records, {docs['characters']:,} chars): redactions "
-          f"{docs['found'] or 'none'}")
+        print(
+            f"{'pipeline, workers=' + str(p['workers']):<22}{p['records']:>10,}{p['seconds']:>9.2f}"
+            f"{p['records_per_s']:>11,}{p['cpu_seconds']:>9.2f}{p['records_per_cpu_s']:>11,}"
+            f"   peak RSS {p['peak_rss_mb']:,.0f} MB (+{p['rss_growth_mb']:,.0f} MB over the libraries)"
+        )
+    print(
+        f"\npipeline / slowest step alone ({slowest_cpu}): CPU time, workers=1: {cpu_ratio:.2f}; wall clock: "
+        + ", ".join(f"{k}: {v:.2f}" for k, v in ratios.items())
+        + f"   (goal >= {GOALS['pipeline_over_slowest_step']})"
+    )
+    print(
+        f"memory: {memory['index_kb_per_record']:.1f} KB more per record (the dedupe and decontamination indexes), "
+        f"{memory['fixed_mb']:,.0f} MB regardless of input size (batches, buffers)"
+    )
+    print(
+        f"near duplicates: precision {quality['near_dup_precision']:.4f} (goal >= {GOALS['near_dup_precision']}), "
+        f"recall {quality['near_dup_recall']:.4f} (goal >= {GOALS['near_dup_recall']}), "
+        f"{quality['near_dup_flagged']:,} flagged of {quality['near_dup_planted']:,} planted; "
+        f"look-alikes flagged: {quality['lookalikes_flagged']}"
+    )
+    print(
+        "redaction recall by type: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in quality["redaction_recall"].items())
+        + f"   (goal >= {GOALS['redaction_recall']}, {sum(quality['redaction_planted'].values()):,} planted)"
+    )
+    print(
+        f"quality outliers dropped by the expected filter: {quality['outliers_dropped_by_expected_filter']}; "
+        f"invalid records rejected: {quality['invalid_rejected']}"
+    )
+    print(
+        f"python docs corpus ({docs['records']:,} records, {docs['characters']:,} chars): redactions "
+        f"{docs['found'] or 'none'}"
+    )
     for kind, shown in docs["examples"].items():
         for snippet in shown:
             print(f"    {kind}: ...{snippet}...")
     print("goals: " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in checks.items()))
 
-    result = {"records": n, "input_mb": round(input_mb, 1), "batch_size": args.batch_size, "seed": args.seed,
-              "cpus": os.cpu_count(), "python": platform.python_version(), "steps": steps, "slowest_step": slowest_cpu,
-              "load_average": os.getloadavg()[0], "pipelines": [*pipelines, quarter],
-              "pipeline_over_slowest_step": ratios, "pipeline_over_slowest_step_cpu": cpu_ratio, "memory": memory,
-              "detection": quality,
-              "python_docs_redactions": docs, "goals": GOALS, "goals_met": checks}
+    result = {
+        "records": n,
+        "input_mb": round(input_mb, 1),
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "steps": steps,
+        "slowest_step": slowest_cpu,
+        "load_average": os.getloadavg()[0],
+        "pipelines": [*pipelines, quarter],
+        "pipeline_over_slowest_step": ratios,
+        "pipeline_over_slowest_step_cpu": cpu_ratio,
+        "memory": memory,
+        "detection": quality,
+        "python_docs_redactions": docs,
+        "goals": GOALS,
+        "goals_met": checks,
+    }
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"\nwrote {args.out}")

@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from infra import local_stack, processes  # noqa: E402
-from llmops.settings import load_settings  # noqa: E402
-from tests.conftest import isolated_env  # noqa: E402
+from infra import local_stack, processes
+from llmops.settings import load_settings
+from tests.conftest import isolated_env
 
 
 def _fresh_settings(root: Path):
@@ -53,8 +53,12 @@ def bare(root: Path) -> dict[str, float]:
     if any(s.name == "lakefs" for s in specs):
         local_stack.ensure_lakefs_credentials(settings)
     t0 = time.perf_counter()
-    procs = [subprocess.Popen(s.command, env=env | s.env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                              start_new_session=True) for s in specs]
+    procs = [
+        subprocess.Popen(
+            s.command, env=env | s.env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        for s in specs
+    ]
     pending = list(specs)
     deadline = time.monotonic() + 180
     while pending and time.monotonic() < deadline:

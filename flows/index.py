@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from prefect import flow
 
-from tasks.datasets import DatasetRef
-from tasks.index_tasks import build_index
-from tasks.retrieval import IndexConfig, IndexResult
+from tasks.index import IndexConfig, IndexResult
+from tasks.index.tasks import build_index
+from tasks.prepare import DatasetRef
 
 
 @flow(name="index", log_prints=True)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from prefect import flow
 
-from tasks.data.sources import PYTHON_DOCS_URI, SourceConfig
-from tasks.data_tasks import ingest_sources
-from tasks.datasets import RawRef
+from tasks.ingest import PYTHON_DOCS_URI, RawRef, SourceConfig
+from tasks.ingest.tasks import ingest_sources
 
 
 @flow(name="ingest", log_prints=True)

@@ -12,13 +12,12 @@ from flows.ingest import ingest_flow
 from flows.prepare import prepare_flow
 from flows.release import release_flow
 from flows.train import train_flow
-from tasks.data.prepare import PrepConfig
-from tasks.data.sources import SourceConfig
-from tasks.evaluation.gate import GatePolicy
-from tasks.evaluation.run import EvalConfig
-from tasks.model_tasks import current_champion
-from tasks.retrieval import IndexConfig
-from tasks.training.config import FinetuneConfig
+from tasks.evaluate import EvalConfig, GatePolicy
+from tasks.index import IndexConfig
+from tasks.ingest import SourceConfig
+from tasks.prepare import PrepConfig
+from tasks.release.tasks import current_champion
+from tasks.train import FinetuneConfig
 
 
 class LifecycleResult(BaseModel):
@@ -53,16 +52,31 @@ def lifecycle_flow(
     if candidate.reused and current_champion(model_name) == candidate.version:
         promote, reasons = True, ["unchanged data and config: the champion is this very version"]
     else:
-        decision = evaluate_flow(candidate=candidate, dataset=dataset, policy=policy, eval_config=eval_config,
-                                 promote=False, return_state=True).result()
+        decision = evaluate_flow(
+            candidate=candidate,
+            dataset=dataset,
+            policy=policy,
+            eval_config=eval_config,
+            promote=False,
+            return_state=True,
+        ).result()
         promote, reasons = decision.promote, decision.reasons
     if promote:  # model and index go live together, or neither does
-        release_flow(model_name=model_name, version=candidate.version, index_alias=index.alias,
-                     collection=index.collection)
+        release_flow(
+            model_name=model_name, version=candidate.version, index_alias=index.alias, collection=index.collection
+        )
     champion = current_champion(model_name)
-    result = LifecycleResult(data_commit=dataset.commit, dataset_tag=dataset.tag, model_name=model_name,
-                             model_version=candidate.version, champion=champion, index_collection=index.collection,
-                             index_alias=index.alias, promoted=champion == candidate.version, reasons=reasons)
+    result = LifecycleResult(
+        data_commit=dataset.commit,
+        dataset_tag=dataset.tag,
+        model_name=model_name,
+        model_version=candidate.version,
+        champion=champion,
+        index_collection=index.collection,
+        index_alias=index.alias,
+        promoted=champion == candidate.version,
+        reasons=reasons,
+    )
     if not result.promoted:
         return Completed(name="NotPromoted", message="; ".join(reasons), data=result)
     return result

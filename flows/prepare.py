@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from prefect import flow
 
-from tasks.data.prepare import PrepConfig
-from tasks.data_tasks import prepare_dataset_version
-from tasks.datasets import DatasetRef, RawRef
+from tasks.ingest import RawRef
+from tasks.prepare import DatasetRef, PrepConfig
+from tasks.prepare.tasks import prepare_dataset_version
 
 
 @flow(name="prepare", log_prints=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.transactions import transaction
 
-from tasks.index_tasks import move_champion, swap_index_alias
+from tasks.release.tasks import move_champion, swap_index_alias
 
 
 @flow(name="release", log_prints=True)

@@ -7,7 +7,7 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
 from llmops.settings import load_settings
-from tasks import smoke_tasks
+from tasks.smoke import tasks as smoke_tasks
 
 
 class SmokeReport(BaseModel):

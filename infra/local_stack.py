@@ -157,10 +157,20 @@ def services(settings: Settings) -> list[Service]:
                 url=p.base_url,
                 port=p.port,
                 port_setting="LLMOPS_PREFECT_PORT",
-                command=[str(bin_dir / "prefect"), "server", "start", "--host", p.host, "--port", str(p.port),
-                         "--analytics-off"],
-                env={"PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{db}",
-                     "PREFECT_UI_API_URL": p.api_url},
+                command=[
+                    str(bin_dir / "prefect"),
+                    "server",
+                    "start",
+                    "--host",
+                    p.host,
+                    "--port",
+                    str(p.port),
+                    "--analytics-off",
+                ],
+                env={
+                    "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{db}",
+                    "PREFECT_UI_API_URL": p.api_url,
+                },
                 health=_http_ok(f"{p.api_url}/health"),
             )
         )
@@ -174,10 +184,20 @@ def services(settings: Settings) -> list[Service]:
                 url=m.base_url,
                 port=m.port,
                 port_setting="LLMOPS_MLFLOW_PORT",
-                command=[str(bin_dir / "mlflow"), "server", "--host", m.host, "--port", str(m.port),
-                         "--workers", "1",
-                         "--backend-store-uri", f"sqlite:///{mdir / 'mlflow.db'}",
-                         "--artifacts-destination", str(mdir / "artifacts")],
+                command=[
+                    str(bin_dir / "mlflow"),
+                    "server",
+                    "--host",
+                    m.host,
+                    "--port",
+                    str(m.port),
+                    "--workers",
+                    "1",
+                    "--backend-store-uri",
+                    f"sqlite:///{mdir / 'mlflow.db'}",
+                    "--artifacts-destination",
+                    str(mdir / "artifacts"),
+                ],
                 health=_http_ok(f"{m.base_url}/health"),
             )
         )
@@ -190,8 +210,16 @@ def services(settings: Settings) -> list[Service]:
                 url=v.base_url,
                 port=v.port,
                 port_setting="LLMOPS_MILVUS_PORT",
-                command=[str(bin_dir / "milvus-lite"), "server", "--data-dir", str(state.service_dir("milvus")),
-                         "--host", v.host, "--port", str(v.port)],
+                command=[
+                    str(bin_dir / "milvus-lite"),
+                    "server",
+                    "--data-dir",
+                    str(state.service_dir("milvus")),
+                    "--host",
+                    v.host,
+                    "--port",
+                    str(v.port),
+                ],
                 health=_milvus_ok(settings),
             )
         )
@@ -204,9 +232,19 @@ def services(settings: Settings) -> list[Service]:
                 url=lk.api_url,
                 port=lk.port,
                 port_setting="LLMOPS_LAKEFS_PORT",
-                command=[sys.executable, "-m", "infra.lakefs_server", "--host", lk.host, "--port", str(lk.port),
-                         "--data-dir", str(state.service_dir("lakefs")),
-                         "--credentials-file", str(credentials_path(state))],
+                command=[
+                    sys.executable,
+                    "-m",
+                    "infra.lakefs_server",
+                    "--host",
+                    lk.host,
+                    "--port",
+                    str(lk.port),
+                    "--data-dir",
+                    str(state.service_dir("lakefs")),
+                    "--credentials-file",
+                    str(credentials_path(state)),
+                ],
                 health=_http_ok(f"{lk.base_url}/_health"),
             )
         )
@@ -218,8 +256,17 @@ def services(settings: Settings) -> list[Service]:
                 url=f"{settings.prefect.base_url}/work-pools/work-pool/{settings.prefect.work_pool}",
                 port=None,
                 port_setting=None,
-                command=[str(bin_dir / "prefect"), "worker", "start", "--pool", settings.prefect.work_pool,
-                         "--type", "process", "--name", f"{settings.prefect.work_pool}-worker"],
+                command=[
+                    str(bin_dir / "prefect"),
+                    "worker",
+                    "start",
+                    "--pool",
+                    settings.prefect.work_pool,
+                    "--type",
+                    "process",
+                    "--name",
+                    f"{settings.prefect.work_pool}-worker",
+                ],
                 health=_worker_ok(settings),
                 needs="prefect",
             )
@@ -232,10 +279,22 @@ def deploy(settings: Settings, project_dir: Path, timeout_s: float = 300.0) -> N
     import subprocess
 
     bin_dir = Path(sys.executable).parent
-    result = subprocess.run([str(bin_dir / "prefect"), "--no-prompt", "deploy", "--all"], cwd=project_dir,
-                            env=base_env(settings), capture_output=True, text=True, timeout=timeout_s)
+    # The build step of prefect.yaml (deployments.profiles.load_profile) imports from the project deployed.
+    env = base_env(settings) | {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(project_dir), os.environ.get("PYTHONPATH")]))
+    }
+    result = subprocess.run(
+        [str(bin_dir / "prefect"), "--no-prompt", "deploy", "--all"],
+        cwd=project_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
     if result.returncode != 0:
-        raise StackError(f"prefect deploy failed (exit {result.returncode}):\n{(result.stdout + result.stderr)[-3000:]}")
+        raise StackError(
+            f"prefect deploy failed (exit {result.returncode}):\n{(result.stdout + result.stderr)[-3000:]}"
+        )
 
 
 def ensure_lakefs_credentials(settings: Settings) -> Path:
@@ -322,8 +381,7 @@ def up(settings: Settings, echo: Callable[[str], None] = print) -> list[str]:
     return [s.name for s in todo]
 
 
-def _start_when_ready(todo: list[Service], ready: set[str], settings: Settings,
-                      echo: Callable[[str], None]) -> None:
+def _start_when_ready(todo: list[Service], ready: set[str], settings: Settings, echo: Callable[[str], None]) -> None:
     """Start each service once what it needs is healthy, all others at once; poll all health checks
     together (the servers take 10-20 s each) and fail on an exit or a timeout."""
     todo = list(todo)
@@ -341,8 +399,7 @@ def _start_when_ready(todo: list[Service], ready: set[str], settings: Settings,
         for name, (service, record) in list(pending.items()):
             if not processes.is_running(record):
                 service.pidfile(settings).unlink(missing_ok=True)
-                raise ServiceStartError(service.title, "the process exited",
-                                        processes.log_tail(service.log(settings)))
+                raise ServiceStartError(service.title, "the process exited", processes.log_tail(service.log(settings)))
             if service.health():
                 echo(f"  {service.title:<34} healthy after {time.monotonic() - t0:4.1f}s  {service.url}")
                 ready.add(name)
@@ -387,11 +444,20 @@ def status(settings: Settings) -> list[ServiceStatus]:
         if record is None:
             out.append(ServiceStatus(service.name, service.title, service.url, "stopped", False, note=note))
         else:
-            out.append(ServiceStatus(service.name, service.title, service.url, "running", service.health(),
-                                     pid=record.pid))
+            out.append(
+                ServiceStatus(service.name, service.title, service.url, "running", service.health(), pid=record.pid)
+            )
     if settings.lakefs.managed and not lakefs_server_available():
-        out.append(ServiceStatus("lakefs", "lakeFS-compatible server", settings.lakefs.api_url, "unavailable",
-                                 False, note="not available in this version"))
+        out.append(
+            ServiceStatus(
+                "lakefs",
+                "lakeFS-compatible server",
+                settings.lakefs.api_url,
+                "unavailable",
+                False,
+                note="not available in this version",
+            )
+        )
     for name, title, url, check in _external_checks(settings):
         out.append(ServiceStatus(name, title, url, "external", check()))
     return out
@@ -401,11 +467,18 @@ def _external_checks(settings: Settings) -> list[tuple[str, str, str, Callable[[
     """Health checks for services this profile reaches but does not start."""
     checks: list[tuple[str, str, str, Callable[[], bool]]] = []
     if not settings.prefect.managed:
-        checks.append(("prefect", "Prefect API", settings.prefect.api_url,
-                       _http_ok(f"{settings.prefect.api_url}/health")))
+        checks.append(
+            ("prefect", "Prefect API", settings.prefect.api_url, _http_ok(f"{settings.prefect.api_url}/health"))
+        )
     if not settings.mlflow.managed:
-        checks.append(("mlflow", "MLflow tracking server", settings.mlflow.base_url,
-                       _http_ok(f"{settings.mlflow.base_url}/health")))
+        checks.append(
+            (
+                "mlflow",
+                "MLflow tracking server",
+                settings.mlflow.base_url,
+                _http_ok(f"{settings.mlflow.base_url}/health"),
+            )
+        )
     if not settings.lakefs.managed:
         checks.append(("lakefs", "lakeFS", settings.lakefs.api_url, _http_ok(f"{settings.lakefs.api_url}/healthcheck")))
     if not settings.milvus.managed:

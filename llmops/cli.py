@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 ProfileOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--profile", help="Settings profile: local (default), production, or a .env file path."),
 ]
 
@@ -71,8 +71,10 @@ def status(profile: ProfileOption = None) -> None:
     typer.echo(f"{'service':<10} {'state':<12} {'health':<8} {'pid':<8} url")
     for row in rows:
         health = "ok" if row.healthy else "-"
-        typer.echo(f"{row.name:<10} {row.state:<12} {health:<8} {row.pid or '':<8} {row.url}"
-                   + (f"  ({row.note})" if row.note else ""))
+        typer.echo(
+            f"{row.name:<10} {row.state:<12} {health:<8} {row.pid or '':<8} {row.url}"
+            + (f"  ({row.note})" if row.note else "")
+        )
     if any(not r.healthy and r.state != "unavailable" for r in rows):
         raise typer.Exit(1)
 
@@ -111,8 +113,12 @@ def deploy(profile: ProfileOption = None) -> None:
 @app.command()
 def run(
     deployment: Annotated[str, typer.Argument(help="Deployment name in prefect.yaml, e.g. lifecycle.")] = "lifecycle",
-    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="KEY=JSON parameter override.")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=JSON parameter override.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the run to finish.")] = 3600,
+    param_profile: Annotated[
+        str | None,
+        typer.Option("--param-profile", help="Parameters from deployments/profiles/NAME.yaml (--param wins)."),
+    ] = None,
     profile: ProfileOption = None,
 ) -> None:
     """Start a deployment through the worker, follow it to the end, print its outcome and links."""
@@ -121,10 +127,24 @@ def run(
 
     settings = _settings(profile)
     use_stack(settings)
-    outcome = run_deployment_and_wait(settings, deployment, _parse_params(param or []), timeout)
+    parameters = _with_profile(param_profile, _parse_params(param or []))
+    outcome = run_deployment_and_wait(settings, deployment, parameters, timeout)
     typer.echo(outcome.summary())
     if not outcome.ok:
         raise typer.Exit(1)
+
+
+def _with_profile(name: str | None, overrides: dict[str, object]) -> dict[str, object]:
+    """A parameter profile's values with `--param` overrides on top (field by field for config dicts)."""
+    if name is None:
+        return overrides
+    from deployments.profiles import load_profile
+
+    merged: dict[str, object] = dict(load_profile(name))
+    for key, value in overrides.items():
+        base = merged.get(key)
+        merged[key] = {**base, **value} if isinstance(base, dict) and isinstance(value, dict) else value
+    return merged
 
 
 def _parse_params(items: list[str]) -> dict[str, object]:
@@ -145,21 +165,16 @@ def promote(
     model: Annotated[str, typer.Argument(help="Registered model name.")],
     version: Annotated[str, typer.Argument(help="Version number to make champion.")],
     force: Annotated[bool, typer.Option("--force", help="Promote even if the version did not pass the gate.")] = False,
-    reason: Annotated[Optional[str], typer.Option("--reason", help="Why (recorded as a tag); required with --force.")] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (recorded as a tag); required with --force.")
+    ] = None,
     profile: ProfileOption = None,
 ) -> None:
     """Move the `champion` alias to MODEL VERSION; the old champion becomes `previous`."""
     from llmops.clients import mlflow_client
-    from tasks import registry
+    from tasks.release import promote_by_hand
 
-    client = mlflow_client(_settings(profile))
-    gate = client.get_model_version(model, version).tags.get(registry.GATE_TAG)
-    if gate != "passed" and not force:
-        raise LLMOpsError(f"{model} version {version} has gate status {gate or 'unknown'}; "
-                          "pass --force --reason '...' to promote it anyway")
-    if force and not reason:
-        raise LLMOpsError("--force needs --reason '...': the reason is recorded on the version")
-    move = registry.promote(client, model, version, reason=reason or "passed the gate", forced=force)
+    move = promote_by_hand(mlflow_client(_settings(profile)), model, version, force=force, reason=reason)
     typer.echo(f"{model}: champion -> {move.champion} (previous: {move.previous or 'none'})")
 
 
@@ -170,21 +185,21 @@ def rollback(
 ) -> None:
     """Move `champion` back to the champion before it."""
     from llmops.clients import mlflow_client
-    from tasks import registry
+    from tasks import release
 
     try:
-        move = registry.rollback(mlflow_client(_settings(profile)), model)
+        move = release.rollback(mlflow_client(_settings(profile)), model)
     except ValueError as exc:
         raise LLMOpsError(str(exc)) from None
     typer.echo(f"{model}: champion -> {move.champion} (previous: {move.previous or 'none'})")
 
 
-def _answerer(settings: Settings, model: str, alias: str, top_k: int, workdir: str):  # noqa: ANN202
+def _answerer(settings: Settings, model: str, alias: str, top_k: int, workdir: str):
     from pathlib import Path
 
     from llmops.clients import milvus_client, mlflow_client
-    from tasks.monitoring.embedding import embed
-    from tasks.serving import Answerer
+    from tasks.serve import Answerer
+    from tasks.services.embedding import embed
 
     return Answerer(mlflow_client(settings), milvus_client(settings), model, alias, embed, Path(workdir), top_k=top_k)
 
@@ -201,7 +216,7 @@ def ask(
     import tempfile
 
     from llmops.clients import lakefs_client
-    from tasks.serving import log_requests
+    from tasks.serve import log_requests
 
     settings = _settings(profile)
     with tempfile.TemporaryDirectory(prefix="llmops-ask-") as workdir:
@@ -224,7 +239,7 @@ def replay(
     import tempfile
 
     from llmops.clients import lakefs_client, mlflow_client
-    from tasks.serving import held_out_questions, log_requests
+    from tasks.serve import held_out_questions, log_requests
 
     settings = _settings(profile)
     lk = lakefs_client(settings)
@@ -232,8 +247,10 @@ def replay(
     with tempfile.TemporaryDirectory(prefix="llmops-replay-") as workdir:
         results = _answerer(settings, model, alias, 4, workdir).ask(questions)
     commit = log_requests(lk, settings.lakefs.repository, results)
-    typer.echo(f"Replayed {len(results)} held-out questions; inference log commit {commit[:12] if commit else '-'} "
-               f"on branch logs")
+    typer.echo(
+        f"Replayed {len(results)} held-out questions; inference log commit {commit[:12] if commit else '-'} "
+        f"on branch logs"
+    )
 
 
 index_app = typer.Typer(help="The Milvus retrieval index.", no_args_is_help=True)
@@ -247,10 +264,10 @@ def index_rollback(
 ) -> None:
     """Point the serving alias back at the collection the current one replaced."""
     from llmops.clients import milvus_client
-    from tasks import retrieval
+    from tasks import index
 
     try:
-        current, previous = retrieval.rollback(milvus_client(_settings(profile)), alias)
+        current, previous = index.rollback(milvus_client(_settings(profile)), alias)
     except ValueError as exc:
         raise LLMOpsError(str(exc)) from None
     typer.echo(f"{alias}: {current} -> {previous}")

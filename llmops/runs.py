@@ -8,9 +8,18 @@ from typing import Any
 from llmops.errors import LLMOpsError
 from llmops.settings import Settings
 
-FLOW_OF = {"lifecycle": "lifecycle", "ingest": "ingest", "prepare": "prepare", "train": "train",
-           "evaluate": "evaluate", "index": "index", "release": "release", "smoke": "smoke",
-           "retrain": "lifecycle", "drift-check": "drift-check"}
+FLOW_OF = {
+    "lifecycle": "lifecycle",
+    "ingest": "ingest",
+    "prepare": "prepare",
+    "train": "train",
+    "evaluate": "evaluate",
+    "index": "index",
+    "release": "release",
+    "smoke": "smoke",
+    "retrain": "lifecycle",
+    "drift-check": "drift-check",
+}
 
 
 @dataclass
@@ -32,8 +41,9 @@ class RunOutcome:
         return "\n".join(lines)
 
 
-def run_deployment_and_wait(settings: Settings, deployment: str, parameters: dict[str, Any],
-                            timeout_s: float) -> RunOutcome:
+def run_deployment_and_wait(
+    settings: Settings, deployment: str, parameters: dict[str, Any], timeout_s: float
+) -> RunOutcome:
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
@@ -52,7 +62,8 @@ def run_deployment_and_wait(settings: Settings, deployment: str, parameters: dic
         try:
             value = state.result()
             result = value.model_dump() if hasattr(value, "model_dump") else value
-        except Exception as exc:  # noqa: BLE001 - a result that was not persisted still leaves a completed run
+        except Exception as exc:
             result = f"(result not available: {type(exc).__name__})"
-    return RunOutcome(name=run.name, state=state.name or state.type.value, ok=state.is_completed(), url=url,
-                      result=result)
+    return RunOutcome(
+        name=run.name, state=state.name or state.type.value, ok=state.is_completed(), url=url, result=result
+    )

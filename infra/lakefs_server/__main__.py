@@ -34,8 +34,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
     parser.add_argument("--data-dir", type=Path, required=True, help="directory for the SQLite metadata and blobs")
-    parser.add_argument("--credentials-file", type=Path, required=True,
-                        help='JSON file: {"access_key_id": ..., "secret_access_key": ...}')
+    parser.add_argument(
+        "--credentials-file",
+        type=Path,
+        required=True,
+        help='JSON file: {"access_key_id": ..., "secret_access_key": ...}',
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)
 

@@ -88,9 +88,7 @@ def apply_sorted(
     return out, effective
 
 
-def three_way_merge(
-    source: Iterable[Change], dest: Iterable[Change], strategy: Strategy | None = None
-) -> MergeOutcome:
+def three_way_merge(source: Iterable[Change], dest: Iterable[Change], strategy: Strategy | None = None) -> MergeOutcome:
     """Combine changes made on the source and on the destination since their common base.
 
     ``source`` and ``dest`` are diffs from the merge base. A path changed only on the source is

@@ -90,8 +90,18 @@ def create(
     conn.execute(
         "INSERT OR IGNORE INTO commits (repo, id, parents, committer, message, creation_date, metarange_pk,"
         " metarange_id, metadata, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (repo, commit_id, json.dumps(list(parents)), committer, message, creation_date, tree.pk, tree.id,
-         json.dumps(metadata, sort_keys=True), generation),
+        (
+            repo,
+            commit_id,
+            json.dumps(list(parents)),
+            committer,
+            message,
+            creation_date,
+            tree.pk,
+            tree.id,
+            json.dumps(metadata, sort_keys=True),
+            generation,
+        ),
     )
     commit = get(conn, repo, commit_id)
     assert commit is not None

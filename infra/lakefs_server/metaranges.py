@@ -106,8 +106,7 @@ def iter_ranges(conn: sqlite3.Connection, ranges: Sequence[RangeInfo], start: st
         key, op = start, ">="
         while True:
             rows = conn.execute(
-                f"SELECT {_ENTRY_COLUMNS} FROM range_entries WHERE range_pk = ? AND path {op} ?"
-                " ORDER BY path LIMIT ?",
+                f"SELECT {_ENTRY_COLUMNS} FROM range_entries WHERE range_pk = ? AND path {op} ? ORDER BY path LIMIT ?",
                 (info.pk, key, _READ_BATCH),
             ).fetchall()
             for row in rows:
@@ -136,8 +135,9 @@ def unshared_ranges(conn: sqlite3.Connection, left: Tree, right: Tree) -> tuple[
     return [r for r in left_ranges if r.id not in right_ids], [r for r in right_ranges if r.id not in left_ids]
 
 
-def diff_ranges(conn: sqlite3.Connection, left: Sequence[RangeInfo], right: Sequence[RangeInfo],
-                start: str = "") -> Iterator[Change]:
+def diff_ranges(
+    conn: sqlite3.Connection, left: Sequence[RangeInfo], right: Sequence[RangeInfo], start: str = ""
+) -> Iterator[Change]:
     return diff_sorted(iter_ranges(conn, left, start), iter_ranges(conn, right, start))
 
 

@@ -60,8 +60,15 @@ def page(conn: sqlite3.Connection, after: str, prefix: str, search: str, limit: 
 def insert(conn: sqlite3.Connection, repo: Repository) -> None:
     conn.execute(
         f"INSERT INTO repositories ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (repo.name, repo.storage_namespace, repo.default_branch, repo.creation_date, int(repo.read_only),
-         json.dumps(repo.metadata), json.dumps(repo.protection_rules)),
+        (
+            repo.name,
+            repo.storage_namespace,
+            repo.default_branch,
+            repo.creation_date,
+            int(repo.read_only),
+            json.dumps(repo.metadata),
+            json.dumps(repo.protection_rules),
+        ),
     )
 
 

@@ -48,8 +48,19 @@ class ServerProcess:
         """Start the server (again, on the same port and data) and wait until it is healthy."""
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "infra.lakefs_server", "--host", HOST, "--port", str(self.port),
-             "--data-dir", str(self.data_dir), "--credentials-file", str(self.credentials_file)],
+            [
+                sys.executable,
+                "-m",
+                "infra.lakefs_server",
+                "--host",
+                HOST,
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                "--credentials-file",
+                str(self.credentials_file),
+            ],
             cwd=PROJECT_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=self._log,

@@ -111,8 +111,14 @@ class LakeFSService:
             repositories.insert(conn, repo)
             if not bare:
                 initial = commits.create(
-                    conn, name, parents=[], tree=metaranges.empty_tree(conn, name), message="Repository created",
-                    metadata={}, committer="", creation_date=repo.creation_date,
+                    conn,
+                    name,
+                    parents=[],
+                    tree=metaranges.empty_tree(conn, name),
+                    message="Repository created",
+                    metadata={},
+                    committer="",
+                    creation_date=repo.creation_date,
                 )
                 self._add_branch(conn, name, default_branch, initial.id)
         return repo
@@ -136,8 +142,9 @@ class LakeFSService:
             staging.delete_repository(conn, name)
             metaranges.delete_repository(conn, name)
 
-    def update_repository_metadata(self, name: str, *, set_keys: dict[str, str] | None = None,
-                                   delete_keys: Sequence[str] = ()) -> None:
+    def update_repository_metadata(
+        self, name: str, *, set_keys: dict[str, str] | None = None, delete_keys: Sequence[str] = ()
+    ) -> None:
         with self._db.write() as conn:
             metadata = dict(repositories.get(conn, name).metadata)
             metadata.update(set_keys or {})
@@ -187,8 +194,9 @@ class LakeFSService:
             repositories.get(conn, repo_name)
             return self._head(conn, repo_name, name).id
 
-    def list_branches(self, repo_name: str, *, prefix: str, after: str, amount: int | None,
-                      show_hidden: bool) -> Page[str]:
+    def list_branches(
+        self, repo_name: str, *, prefix: str, after: str, amount: int | None, show_hidden: bool
+    ) -> Page[str]:
         hidden_filter = "" if show_hidden else " AND hidden = 0"
         return self._list_pointers(repo_name, "branches", hidden_filter, prefix, after, amount)
 
@@ -204,8 +212,15 @@ class LakeFSService:
             conn.execute("DELETE FROM branches WHERE repo = ? AND name = ?", (repo_name, name))
             staging.clear(conn, repo_name, name)
 
-    def reset_branch(self, repo_name: str, name: str, kind: Literal["object", "common_prefix", "reset"],
-                     path: str | None, *, force: bool) -> None:
+    def reset_branch(
+        self,
+        repo_name: str,
+        name: str,
+        kind: Literal["object", "common_prefix", "reset"],
+        path: str | None,
+        *,
+        force: bool,
+    ) -> None:
         """Throw away uncommitted changes: all of them, one path, or everything under a prefix."""
         if kind != "reset" and not path:
             raise BadRequest(f"reset of type {kind!r} needs a path")
@@ -266,8 +281,17 @@ class LakeFSService:
         with self._db.read() as conn:
             self._writable_branch(conn, repo_name, branch, force, "write")
 
-    def stage_object(self, repo_name: str, branch: str, path: str, entry: Entry, *, force: bool,
-                     if_none_match: str | None = None, if_match: str | None = None) -> Entry:
+    def stage_object(
+        self,
+        repo_name: str,
+        branch: str,
+        path: str,
+        entry: Entry,
+        *,
+        force: bool,
+        if_none_match: str | None = None,
+        if_match: str | None = None,
+    ) -> Entry:
         _check_path(path)
         if if_none_match not in (None, "*"):
             raise NotImplementedByServer("If-None-Match supports only '*'")
@@ -287,8 +311,9 @@ class LakeFSService:
             repo = repositories.get(conn, repo_name)
             return self._entry_at(conn, repo, self._resolve(conn, repo, ref), path)
 
-    def list_objects(self, repo_name: str, ref: str, *, prefix: str, delimiter: str, after: str,
-                     amount: int | None) -> Page[Entry | None]:
+    def list_objects(
+        self, repo_name: str, ref: str, *, prefix: str, delimiter: str, after: str, amount: int | None
+    ) -> Page[Entry | None]:
         with self._db.read() as conn:
             repo = repositories.get(conn, repo_name)
             resolved = self._resolve(conn, repo, ref)
@@ -296,7 +321,10 @@ class LakeFSService:
             ranges = metaranges.ranges_of(conn, resolved.commit.tree.pk)
             return paginate(
                 lambda start: self._view(conn, repo_name, resolved, ranges, start),
-                prefix=prefix, delimiter=delimiter, after=after, amount=amount,
+                prefix=prefix,
+                delimiter=delimiter,
+                after=after,
+                amount=amount,
             )
 
     def delete_objects(self, repo_name: str, branch: str, paths: Sequence[str], *, force: bool) -> None:
@@ -313,8 +341,9 @@ class LakeFSService:
                 else:
                     staging.put(conn, repo_name, branch, path, None)
 
-    def copy_object(self, repo_name: str, branch: str, dest_path: str, src_path: str, src_ref: str | None,
-                    *, force: bool) -> Entry:
+    def copy_object(
+        self, repo_name: str, branch: str, dest_path: str, src_path: str, src_ref: str | None, *, force: bool
+    ) -> Entry:
         """Copy by reference: the new entry points at the same blob (content-addressed)."""
         _check_path(dest_path)
         with self._db.write() as conn:
@@ -334,8 +363,18 @@ class LakeFSService:
 
     # ------------------------------------------------------------------------------------ commits
 
-    def commit(self, repo_name: str, branch: str, *, message: str, metadata: dict[str, str], committer: str,
-               date: int | None = None, allow_empty: bool = False, force: bool = False) -> Commit:
+    def commit(
+        self,
+        repo_name: str,
+        branch: str,
+        *,
+        message: str,
+        metadata: dict[str, str],
+        committer: str,
+        date: int | None = None,
+        allow_empty: bool = False,
+        force: bool = False,
+    ) -> Commit:
         """Fold the branch's staged changes into a new tree and commit it, atomically."""
         if not message:
             raise BadRequest("commit message is required")
@@ -347,8 +386,14 @@ class LakeFSService:
             if not applied and not allow_empty:
                 raise BadRequest("commit: no changes")
             commit = commits.create(
-                conn, repo_name, parents=[head.id], tree=tree, message=message, metadata=metadata,
-                committer=committer, creation_date=date if date is not None else _now(),
+                conn,
+                repo_name,
+                parents=[head.id],
+                tree=tree,
+                message=message,
+                metadata=metadata,
+                committer=committer,
+                creation_date=date if date is not None else _now(),
             )
             self._move_branch(conn, repo_name, branch, commit.id)
             staging.clear(conn, repo_name, branch)
@@ -360,9 +405,19 @@ class LakeFSService:
             repo = repositories.get(conn, repo_name)
             return self._resolve(conn, repo, ref).commit
 
-    def log_commits(self, repo_name: str, ref: str, *, after: str, amount: int | None,
-                    objects: Sequence[str] = (), prefixes: Sequence[str] = (), first_parent: bool = False,
-                    since: int | None = None, stop_at: str | None = None) -> Page[Commit]:
+    def log_commits(
+        self,
+        repo_name: str,
+        ref: str,
+        *,
+        after: str,
+        amount: int | None,
+        objects: Sequence[str] = (),
+        prefixes: Sequence[str] = (),
+        first_parent: bool = False,
+        since: int | None = None,
+        stop_at: str | None = None,
+    ) -> Page[Commit]:
         """History from ``ref``, newest first, optionally only commits touching given paths."""
         size = page_size(amount)
         found: list[Commit] = []
@@ -386,8 +441,9 @@ class LakeFSService:
 
     # ---------------------------------------------------------------------------------------- diff
 
-    def diff_branch(self, repo_name: str, branch: str, *, prefix: str, delimiter: str, after: str,
-                    amount: int | None) -> Page[Change | None]:
+    def diff_branch(
+        self, repo_name: str, branch: str, *, prefix: str, delimiter: str, after: str, amount: int | None
+    ) -> Page[Change | None]:
         """The branch's uncommitted changes against its head commit."""
         with self._db.read() as conn:
             repositories.get(conn, repo_name)
@@ -401,8 +457,18 @@ class LakeFSService:
 
             return paginate(source, prefix=prefix, delimiter=delimiter, after=after, amount=amount)
 
-    def diff_refs(self, repo_name: str, left: str, right: str, *, three_dot: bool, prefix: str, delimiter: str,
-                  after: str, amount: int | None) -> Page[Change | None]:
+    def diff_refs(
+        self,
+        repo_name: str,
+        left: str,
+        right: str,
+        *,
+        three_dot: bool,
+        prefix: str,
+        delimiter: str,
+        after: str,
+        amount: int | None,
+    ) -> Page[Change | None]:
         """Committed changes from ``left`` to ``right``; with ``three_dot``, only those made on
         ``right`` since it diverged from ``left`` (diffing from their merge base)."""
         with self._db.read() as conn:
@@ -414,7 +480,10 @@ class LakeFSService:
             only_left, only_right = metaranges.unshared_ranges(conn, (base or left_commit).tree, right_commit.tree)
             return paginate(
                 lambda start: ((c.path, c) for c in metaranges.diff_ranges(conn, only_left, only_right, start)),
-                prefix=prefix, delimiter=delimiter, after=after, amount=amount,
+                prefix=prefix,
+                delimiter=delimiter,
+                after=after,
+                amount=amount,
             )
 
     # ------------------------------------------------------------------------------------ merging
@@ -426,9 +495,20 @@ class LakeFSService:
             dest = self._resolve(conn, repo, destination).commit
             return MergeBase(source, dest, commits.merge_base(conn, repo_name, source, dest))
 
-    def merge(self, repo_name: str, source_ref: str, dest_branch: str, *, committer: str, message: str | None = None,
-              metadata: dict[str, str] | None = None, strategy: str | None = None, force: bool = False,
-              allow_empty: bool = False, squash: bool = False) -> Commit:
+    def merge(
+        self,
+        repo_name: str,
+        source_ref: str,
+        dest_branch: str,
+        *,
+        committer: str,
+        message: str | None = None,
+        metadata: dict[str, str] | None = None,
+        strategy: str | None = None,
+        force: bool = False,
+        allow_empty: bool = False,
+        squash: bool = False,
+    ) -> Commit:
         """Merge ``source_ref`` into ``dest_branch`` with a merge commit, as lakeFS does.
 
         If the destination has not moved since the source branched off (the fast-forward case)
@@ -453,16 +533,31 @@ class LakeFSService:
             if tree.pk == dest.tree.pk and not (allow_empty or force):
                 raise BadRequest("no changes")
             commit = commits.create(
-                conn, repo_name, parents=[dest.id] if squash else [dest.id, source.id], tree=tree,
-                message=message or f"Merge '{source_ref}' into '{dest_branch}'", metadata=metadata or {},
-                committer=committer, creation_date=_now(),
+                conn,
+                repo_name,
+                parents=[dest.id] if squash else [dest.id, source.id],
+                tree=tree,
+                message=message or f"Merge '{source_ref}' into '{dest_branch}'",
+                metadata=metadata or {},
+                committer=committer,
+                creation_date=_now(),
             )
             self._move_branch(conn, repo_name, dest_branch, commit.id)
             return commit
 
-    def revert(self, repo_name: str, branch: str, ref: str, parent_number: int, *, committer: str,
-               message: str | None = None, metadata: dict[str, str] | None = None, force: bool = False,
-               allow_empty: bool = False) -> Commit:
+    def revert(
+        self,
+        repo_name: str,
+        branch: str,
+        ref: str,
+        parent_number: int,
+        *,
+        committer: str,
+        message: str | None = None,
+        metadata: dict[str, str] | None = None,
+        force: bool = False,
+        allow_empty: bool = False,
+    ) -> Commit:
         """Commit the inverse of ``ref``'s changes (relative to one of its parents) onto ``branch``."""
         with self._db.write() as conn:
             repo, head = self._writable_branch(conn, repo_name, branch, force, "commit")
@@ -474,12 +569,22 @@ class LakeFSService:
             tree = self._combine(conn, repo_name, target.tree, parent.tree, head.tree, None)
             if tree.pk == head.tree.pk and not allow_empty:
                 raise BadRequest("no changes")
-            return self._commit_onto(conn, repo_name, branch, head, tree, committer,
-                                     message or f"Revert {target.id}", metadata or {})
+            return self._commit_onto(
+                conn, repo_name, branch, head, tree, committer, message or f"Revert {target.id}", metadata or {}
+            )
 
-    def cherry_pick(self, repo_name: str, branch: str, ref: str, parent_number: int | None, *, committer: str,
-                    message: str | None = None, metadata: dict[str, str] | None = None,
-                    force: bool = False) -> Commit:
+    def cherry_pick(
+        self,
+        repo_name: str,
+        branch: str,
+        ref: str,
+        parent_number: int | None,
+        *,
+        committer: str,
+        message: str | None = None,
+        metadata: dict[str, str] | None = None,
+        force: bool = False,
+    ) -> Commit:
         """Replay ``ref``'s changes (relative to one of its parents) as a new commit on ``branch``."""
         with self._db.write() as conn:
             repo, head = self._writable_branch(conn, repo_name, branch, force, "commit")
@@ -492,8 +597,16 @@ class LakeFSService:
             tree = self._combine(conn, repo_name, base_tree, target.tree, head.tree, None)
             if tree.pk == head.tree.pk:
                 raise BadRequest("no changes")
-            return self._commit_onto(conn, repo_name, branch, head, tree, committer,
-                                     message or target.message, metadata if metadata is not None else target.metadata)
+            return self._commit_onto(
+                conn,
+                repo_name,
+                branch,
+                head,
+                tree,
+                committer,
+                message or target.message,
+                metadata if metadata is not None else target.metadata,
+            )
 
     # ------------------------------------------------------------------------------------ helpers
 
@@ -529,7 +642,8 @@ class LakeFSService:
             return self._commit(conn, repo_name, commit.parents[0])
         if not 1 <= parent_number <= len(commit.parents):
             raise BadRequest(
-                f"commit {commit.id} has {len(commit.parents)} parents: parent number {parent_number} is invalid")
+                f"commit {commit.id} has {len(commit.parents)} parents: parent number {parent_number} is invalid"
+            )
         return self._commit(conn, repo_name, commit.parents[parent_number - 1])
 
     @staticmethod
@@ -556,8 +670,15 @@ class LakeFSService:
             raise NotFound(f"branch not found: {branch!r}")
         return self._commit(conn, repo_name, commit_id)
 
-    def _list_pointers(self, repo_name: str, table: Literal["branches", "tags"], extra_filter: str, prefix: str,
-                       after: str, amount: int | None) -> Page[str]:
+    def _list_pointers(
+        self,
+        repo_name: str,
+        table: Literal["branches", "tags"],
+        extra_filter: str,
+        prefix: str,
+        after: str,
+        amount: int | None,
+    ) -> Page[str]:
         size = page_size(amount)
         with self._db.read() as conn:
             repositories.get(conn, repo_name)
@@ -573,8 +694,9 @@ class LakeFSService:
         if repo.read_only and not force:
             raise Forbidden(f"repository {repo.name!r} is read-only")
 
-    def _writable_branch(self, conn: sqlite3.Connection, repo_name: str, branch: str, force: bool,
-                         action: Literal["write", "commit"]) -> tuple[Repository, Commit]:
+    def _writable_branch(
+        self, conn: sqlite3.Connection, repo_name: str, branch: str, force: bool, action: Literal["write", "commit"]
+    ) -> tuple[Repository, Commit]:
         repo = repositories.get(conn, repo_name)
         head = self._head(conn, repo_name, branch)
         self._check_not_read_only(repo, force)
@@ -602,8 +724,9 @@ class LakeFSService:
         return entry
 
     @staticmethod
-    def _view(conn: sqlite3.Connection, repo_name: str, resolved: Resolved, ranges: Sequence[metaranges.RangeInfo],
-              start: str) -> Iterator[tuple[str, Entry]]:
+    def _view(
+        conn: sqlite3.Connection, repo_name: str, resolved: Resolved, ranges: Sequence[metaranges.RangeInfo], start: str
+    ) -> Iterator[tuple[str, Entry]]:
         """What ``resolved`` shows from ``start`` on: its commit's entries, and for a branch its
         staged changes over them."""
         committed = metaranges.iter_ranges(conn, ranges, start)
@@ -612,8 +735,9 @@ class LakeFSService:
         return staging.overlay(committed, staging.iter_staged(conn, repo_name, resolved.branch, start))
 
     @staticmethod
-    def _combine(conn: sqlite3.Connection, repo_name: str, base: Tree, source: Tree, dest: Tree,
-                 strategy: Strategy | None) -> Tree:
+    def _combine(
+        conn: sqlite3.Connection, repo_name: str, base: Tree, source: Tree, dest: Tree, strategy: Strategy | None
+    ) -> Tree:
         """``dest`` plus the changes ``source`` made since ``base``; MergeConflict if both changed a path."""
         outcome = three_way_merge(metaranges.diff(conn, base, source), metaranges.diff(conn, base, dest), strategy)
         if outcome.conflicts:
@@ -623,16 +747,34 @@ class LakeFSService:
         tree, _ = metaranges.apply(conn, repo_name, dest, outcome.to_apply)
         return tree
 
-    def _commit_onto(self, conn: sqlite3.Connection, repo_name: str, branch: str, head: Commit, tree: Tree,
-                     committer: str, message: str, metadata: dict[str, str]) -> Commit:
-        commit = commits.create(conn, repo_name, parents=[head.id], tree=tree, message=message, metadata=metadata,
-                                committer=committer, creation_date=_now())
+    def _commit_onto(
+        self,
+        conn: sqlite3.Connection,
+        repo_name: str,
+        branch: str,
+        head: Commit,
+        tree: Tree,
+        committer: str,
+        message: str,
+        metadata: dict[str, str],
+    ) -> Commit:
+        commit = commits.create(
+            conn,
+            repo_name,
+            parents=[head.id],
+            tree=tree,
+            message=message,
+            metadata=metadata,
+            committer=committer,
+            creation_date=_now(),
+        )
         self._move_branch(conn, repo_name, branch, commit.id)
         return commit
 
     @staticmethod
-    def _touches(conn: sqlite3.Connection, repo_name: str, commit: Commit, objects: Sequence[str],
-                 prefixes: Sequence[str]) -> bool:
+    def _touches(
+        conn: sqlite3.Connection, repo_name: str, commit: Commit, objects: Sequence[str], prefixes: Sequence[str]
+    ) -> bool:
         """Did ``commit`` change any of ``objects`` or anything under ``prefixes`` (vs. its first parent)?"""
         parent = commits.get(conn, repo_name, commit.parents[0]) if commit.parents else None
 

@@ -28,12 +28,19 @@ def get(conn: sqlite3.Connection, repo: str, branch: str, path: str) -> tuple[bo
 
 
 def put(conn: sqlite3.Connection, repo: str, branch: str, path: str, entry: Entry | None) -> None:
-    values = (None,) * 6 if entry is None else (
-        entry.address, entry.size, entry.checksum, entry.mtime, entry.content_type, entry.metadata,
+    values = (
+        (None,) * 6
+        if entry is None
+        else (
+            entry.address,
+            entry.size,
+            entry.checksum,
+            entry.mtime,
+            entry.content_type,
+            entry.metadata,
+        )
     )
-    conn.execute(
-        "INSERT OR REPLACE INTO staging VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (repo, branch, path, *values)
-    )
+    conn.execute("INSERT OR REPLACE INTO staging VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (repo, branch, path, *values))
 
 
 def remove(conn: sqlite3.Connection, repo: str, branch: str, path: str) -> None:

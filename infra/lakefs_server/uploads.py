@@ -62,7 +62,7 @@ def user_metadata(request: Request) -> dict[str, str]:
     HTTP header names are case-insensitive and arrive lower-cased, so keys are lower case.
     """
     return {
-        name[len(USER_METADATA_PREFIX):]: value
+        name[len(USER_METADATA_PREFIX) :]: value
         for name, value in request.headers.items()
         if name.startswith(USER_METADATA_PREFIX) and len(name) > len(USER_METADATA_PREFIX)
     }

@@ -12,15 +12,19 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from flows.lifecycle import LifecycleResult, lifecycle_flow
 from llmops import clients
 from llmops.settings import Settings
-from tasks import registry, retrieval
-from tasks.data.sources import SourceConfig
-from tasks.evaluation.run import EvalConfig
-from tasks.training.config import FinetuneConfig
+from tasks.evaluate import EvalConfig
+from tasks.ingest import SourceConfig
+from tasks.services import milvus as milvus_service
+from tasks.train import FinetuneConfig, Lineage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-PARAMS = dict(source_config=SourceConfig(limit=700), finetune=FinetuneConfig(max_steps=40, max_seq_length=128),
-              eval_config=EvalConfig(max_examples=24, max_new_tokens=24), model_name="llmops-e2e")
+PARAMS = dict(
+    source_config=SourceConfig(limit=700),
+    finetune=FinetuneConfig(max_steps=40, max_seq_length=128),
+    eval_config=EvalConfig(max_examples=24, max_new_tokens=24),
+    model_name="llmops-e2e",
+)
 
 
 def test_lifecycle_end_to_end_and_no_op_rerun(running_stack: Settings) -> None:
@@ -28,8 +32,11 @@ def test_lifecycle_end_to_end_and_no_op_rerun(running_stack: Settings) -> None:
         t0 = time.perf_counter()
         first = lifecycle_flow(**PARAMS)
         cold = time.perf_counter() - t0
-        lk, mlflow, milvus = (clients.lakefs_client(running_stack), clients.mlflow_client(running_stack),
-                              clients.milvus_client(running_stack))
+        lk, mlflow, milvus = (
+            clients.lakefs_client(running_stack),
+            clients.mlflow_client(running_stack),
+            clients.milvus_client(running_stack),
+        )
         repo = running_stack.lakefs.repository
         main_before = lakefs.Reference(repo, "main", client=lk).get_commit().id
         versions_before = len(mlflow.search_model_versions("name='llmops-e2e'"))
@@ -47,12 +54,12 @@ def test_lifecycle_end_to_end_and_no_op_rerun(running_stack: Settings) -> None:
     # MLflow: the version is champion and carries its lineage
     champion = mlflow.get_model_version_by_alias("llmops-e2e", "champion")
     assert champion.version == first.model_version
-    lineage = registry.Lineage.from_tags(champion.tags)
+    lineage = Lineage.from_tags(champion.tags)
     assert lineage.lakefs_commit == first.data_commit and lineage.prefect_flow_run_id
     # Milvus: the alias points at the new collection, with one row per chunk
-    assert retrieval.alias_target(milvus, first.index_alias) == first.index_collection
+    assert milvus_service.alias_target(milvus, first.index_alias) == first.index_collection
     rows = int(milvus.get_collection_stats(first.index_collection)["row_count"])
-    meta = retrieval.read_metadata(milvus, first.index_collection)
+    meta = milvus_service.read_metadata(milvus, first.index_collection)
     assert rows == int(meta["chunks"]) and rows >= counts["corpus"] > 0
     assert meta["lakefs_commit"] == first.data_commit
 
@@ -68,20 +75,23 @@ def test_asked_questions_are_logged_redacted_and_drift_checked(running_stack: Se
     from datetime import UTC, datetime, timedelta
 
     from flows.drift import drift_flow
-    from tasks import serving
-    from tasks.monitoring.embedding import embed
+    from tasks import serve
+    from tasks.services.embedding import embed
 
-    lk, mlflow, milvus = (clients.lakefs_client(running_stack), clients.mlflow_client(running_stack),
-                          clients.milvus_client(running_stack))
+    lk, mlflow, milvus = (
+        clients.lakefs_client(running_stack),
+        clients.mlflow_client(running_stack),
+        clients.milvus_client(running_stack),
+    )
     repo = running_stack.lakefs.repository
-    questions = serving.held_out_questions(lk, mlflow, "llmops-e2e", 30)
+    questions = serve.held_out_questions(lk, mlflow, "llmops-e2e", 30)
     questions[0] += " Reply to jane.doe@example.com please."
-    answerer = serving.Answerer(mlflow, milvus, "llmops-e2e", "llmops_docs", embed, tmp_path, top_k=3)
+    answerer = serve.Answerer(mlflow, milvus, "llmops-e2e", "llmops_docs", embed, tmp_path, top_k=3)
     results = answerer.ask(questions)
     assert all(len(r.hits) == 3 for r in results) and results[0].collection.startswith("docs_")
     since = datetime.now(UTC) - timedelta(minutes=5)
-    assert serving.log_requests(lk, repo, results)
-    logged = serving.read_log_window(lk, repo, since)
+    assert serve.log_requests(lk, repo, results)
+    logged = serve.read_log_window(lk, repo, since)
     assert len(logged) == 30
     assert "jane.doe@example.com" not in str(logged) and "<EMAIL>" in logged[0]["question"]
 

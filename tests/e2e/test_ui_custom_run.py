@@ -32,9 +32,17 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(1500
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROME_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--window-size=1400,1000")
+CHROME_ARGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1000",
+)
 WAIT_S = 60  # one page or one element
 RUN_TIMEOUT_S = 600  # the lifecycle on a small slice: 1-5 minutes on a shared CPU
 TALLEST_WINDOW = 12000  # px: the cap of a full-page screenshot
@@ -52,8 +60,7 @@ def chrome_binaries() -> None:
     """Skip (or fail under CI, which installs them) before the stack starts if a binary is missing."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
     if missing:
-        message = (f"browser test needs {' and '.join(missing)}: "
-                   "apt-get install chromium chromium-driver")
+        message = f"browser test needs {' and '.join(missing)}: apt-get install chromium chromium-driver"
         if os.environ.get("CI"):
             pytest.fail(message + " (CI must install them, see .ci/run)")
         pytest.skip(message)
@@ -155,8 +162,9 @@ class UI:
     # -- acting --------------------------------------------------------------------------------------
     def choose_tab(self, field, name: str) -> None:
         """Pick one alternative of an optional/union field (the tabs `SourceConfig | None`, `int | None`)."""
-        tab = self.click(f"(./fieldset//*[@role='tablist'])[1]/*[@role='tab'][normalize-space()={_xpath_str(name)}]",
-                         field)
+        tab = self.click(
+            f"(./fieldset//*[@role='tablist'])[1]/*[@role='tab'][normalize-space()={_xpath_str(name)}]", field
+        )
         self.wait.until(lambda _: tab.get_attribute("aria-selected") == "true", f"tab {name} not selected")
 
     def type_into(self, control, value: object) -> None:
@@ -167,15 +175,18 @@ class UI:
         control.click()
         control.send_keys(Keys.CONTROL, "a")  # typing then replaces the selection
         control.send_keys(str(value))
-        self.wait.until(lambda _: control.get_attribute("value") == str(value),
-                        f"field kept {control.get_attribute('value')!r}, expected {value!r}")
+        self.wait.until(
+            lambda _: control.get_attribute("value") == str(value),
+            f"field kept {control.get_attribute('value')!r}, expected {value!r}",
+        )
 
     def screenshot(self, name: str, full_page: bool = False) -> Path:
         path = self.dir / f"{self.prefix}-{name}.png"
         if full_page:  # a window as tall as the page shows the whole form in one image
             self.d.execute_script("window.scrollTo(0, 0)")
             height = self.d.execute_script(
-                "return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
+                "return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)"
+            )
             with self.tall_window(int(height) + 200):
                 self.d.save_screenshot(str(path))
         else:
@@ -206,7 +217,8 @@ def _state_badge_text(ui: UI) -> str:
     from selenium.webdriver.common.by import By
 
     badges = ui.d.find_elements(
-        By.XPATH, "//nav[@aria-label='breadcrumb']/following-sibling::*[1]//*[@data-slot='badge']")
+        By.XPATH, "//nav[@aria-label='breadcrumb']/following-sibling::*[1]//*[@data-slot='badge']"
+    )
     return badges[0].text.strip() if badges and badges[0].is_displayed() else ""
 
 
@@ -230,8 +242,7 @@ def _wait_for_final_state(ui: UI) -> str:
             print(f"run page shows: {text}")
         return text if text in DONE | FAILED else False
 
-    wait = WebDriverWait(ui.d, RUN_TIMEOUT_S, poll_frequency=3,
-                         ignored_exceptions=(StaleElementReferenceException,))
+    wait = WebDriverWait(ui.d, RUN_TIMEOUT_S, poll_frequency=3, ignored_exceptions=(StaleElementReferenceException,))
     return wait.until(final, f"the run page never showed a final state within {RUN_TIMEOUT_S}s (saw {seen})")
 
 
@@ -258,16 +269,20 @@ def _submit(ui: UI, settings: Settings, run_name: str, attempts: int = 3) -> Non
         except TimeoutException:
             if _runs_named(settings, run_name):
                 return  # created; the page is just slow to move on
-            errors = [el.text for el in ui.d.find_elements(By.XPATH, "//*[@role='alert'] | //*[@aria-invalid='true']")
-                      if el.is_displayed() and el.text.strip()]
+            errors = [
+                el.text
+                for el in ui.d.find_elements(By.XPATH, "//*[@role='alert'] | //*[@aria-invalid='true']")
+                if el.is_displayed() and el.text.strip()
+            ]
             ui.screenshot(f"submit-attempt-{attempt}", full_page=True)
             assert not errors, f"the form reports: {errors}"
             print(f"Submit attempt {attempt} left the form open and created no run; clicking again")
     raise AssertionError(f"the custom-run form did not submit after {attempts} clicks")
 
 
-def test_custom_run_from_the_ui_completes(chrome_binaries: None, running_stack: Settings, driver,
-                                          screenshot_dir: Path) -> None:
+def test_custom_run_from_the_ui_completes(
+    chrome_binaries: None, running_stack: Settings, driver, screenshot_dir: Path
+) -> None:
     local_stack.deploy(running_stack, find_project_root())
     token = uuid.uuid4().hex[:8]
     model_name = f"ui-test-{token}"
@@ -292,10 +307,8 @@ def test_custom_run_from_the_ui_completes(chrome_binaries: None, running_stack: 
         ui.choose_tab(ui.field("Limit (Optional)", ui.field("source_config (Optional)")), "int")
         ui.type_into(ui.control(ui.field("Limit (Optional)", ui.field("source_config (Optional)"))), LIMIT)
         ui.type_into(ui.control(ui.field("Max Steps (Optional)", ui.field("finetune (Optional)"))), MAX_STEPS)
-        ui.type_into(ui.control(ui.field("Max Examples (Optional)", ui.field("eval_config (Optional)"))),
-                     EVAL_EXAMPLES)
-        ui.type_into(ui.control(ui.field("Max New Tokens (Optional)", ui.field("eval_config (Optional)"))),
-                     EVAL_TOKENS)
+        ui.type_into(ui.control(ui.field("Max Examples (Optional)", ui.field("eval_config (Optional)"))), EVAL_EXAMPLES)
+        ui.type_into(ui.control(ui.field("Max New Tokens (Optional)", ui.field("eval_config (Optional)"))), EVAL_TOKENS)
         ui.screenshot("1-custom-run-form", full_page=True)
 
         _submit(ui, running_stack, run_name)
@@ -319,8 +332,10 @@ def test_custom_run_from_the_ui_completes(chrome_binaries: None, running_stack: 
         tab = ui.click("//*[@role='tab'][normalize-space()='Parameters']")
         panel = f"//*[@role='tabpanel'][@id='{tab.get_attribute('aria-controls')}']"
         with ui.tall_window(PARAMS_WINDOW):
-            ui.wait.until(lambda _: f'"model_name": "{model_name}"' in ui.visible(panel).text,
-                          "the run's Parameters tab does not show the model_name typed in the form")
+            ui.wait.until(
+                lambda _: f'"model_name": "{model_name}"' in ui.visible(panel).text,
+                "the run's Parameters tab does not show the model_name typed in the form",
+            )
             ui.screenshot("4-run-parameters")
     except Exception:
         try:

@@ -17,9 +17,9 @@ from flows.ingest import ingest_flow
 from flows.prepare import prepare_flow
 from llmops import clients
 from llmops.settings import Settings
-from tasks.data.prepare import PrepConfig
-from tasks.data.sources import PYTHON_DOCS_URI, SourceConfig
-from tasks.data.synthetic import plant_pii
+from tasks.ingest.sources import PYTHON_DOCS_URI, SourceConfig
+from tasks.prepare.pipeline import PrepConfig
+from tests.synthetic import plant_pii
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +31,21 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     secrets: list[str] = []
     lines = []
     for i in range(30):
-        text, planted_here = plant_pii(f"How do I configure the logging module for service number {i} in "
-                                       "production with rotating files and a custom formatter", rng)
+        text, planted_here = plant_pii(
+            f"How do I configure the logging module for service number {i} in "
+            "production with rotating files and a custom formatter",
+            rng,
+        )
         secrets += [s for _, s in planted_here]
-        lines.append(json.dumps({"id": f"planted-{i}", "prompt": text,
-                                 "response": f"Use logging.handlers.RotatingFileHandler, as in example {i}."}))
+        lines.append(
+            json.dumps(
+                {
+                    "id": f"planted-{i}",
+                    "prompt": text,
+                    "response": f"Use logging.handlers.RotatingFileHandler, as in example {i}.",
+                }
+            )
+        )
     lines.insert(5, '{"id": "broken", "prompt": "no closing brace"')
     lines.insert(9, json.dumps({"id": "wrong-type", "prompt": 12, "response": "x"}))
     folder = tmp_path_factory.mktemp("sources")
@@ -85,7 +95,8 @@ def test_ingest_and_prepare_publish_a_clean_dataset_on_main_and_rerun_is_a_no_op
 
     # no planted secret survives anywhere in the prepared files
     blob = "\n".join(pd.concat([train, evals]).astype(str).to_numpy().ravel()) + "\n".join(
-        corpus.astype(str).to_numpy().ravel())
+        corpus.astype(str).to_numpy().ravel()
+    )
     leaked = [s for s in secrets if s in blob]
     assert leaked == []
     assert any("<EMAIL>" in p for p in train.prompt.tolist() + evals.prompt.tolist())
@@ -106,8 +117,10 @@ def test_ingest_and_prepare_publish_a_clean_dataset_on_main_and_rerun_is_a_no_op
 
 def test_a_failed_policy_leaves_main_untouched(running_stack: Settings, tmp_path: Path) -> None:
     bad = tmp_path / "mostly-bad.jsonl"
-    bad.write_text("\n".join(['{"id": 1, "prompt": "ok prompt here please", "response": "fine answer words"}']
-                             + ['{not json'] * 9) + "\n")
+    bad.write_text(
+        "\n".join(['{"id": 1, "prompt": "ok prompt here please", "response": "fine answer words"}'] + ["{not json"] * 9)
+        + "\n"
+    )
     client = clients.lakefs_client(running_stack)
     repo = running_stack.lakefs.repository
     with temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}):
@@ -115,5 +128,7 @@ def test_a_failed_policy_leaves_main_untouched(running_stack: Settings, tmp_path
         before = lakefs.Reference(repo, "main", client=client).get_commit().id
         state = prepare_flow(raw=raw, prep_config=PrepConfig(max_invalid_fraction=0.1), return_state=True)
     assert state.is_failed()
-    assert "data policy failed" in str(state.message) or "data policy failed" in repr(state.result(raise_on_failure=False))
+    assert "data policy failed" in str(state.message) or "data policy failed" in repr(
+        state.result(raise_on_failure=False)
+    )
     assert lakefs.Reference(repo, "main", client=client).get_commit().id == before

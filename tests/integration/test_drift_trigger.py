@@ -17,10 +17,9 @@ from prefect.states import Cancelled
 
 from infra import local_stack
 from llmops.settings import Settings, find_project_root
+from tasks.monitor import DriftPolicy, DriftWindow, check_drift
+from tasks.monitor.tasks import emit_drift_event
 from tests.conftest import running_test_stack
-from tasks.drift_check import DriftWindow
-from tasks.monitoring.drift import DriftPolicy, check_drift
-from tasks.monitoring_tasks import emit_drift_event
 
 pytestmark = pytest.mark.integration
 
@@ -43,10 +42,19 @@ def test_drift_event_starts_exactly_one_retrain_within_the_cooldown(trigger_stac
     report = check_drift(rng.normal(size=(200, 16)), rng.normal(loc=0.8, size=(100, 16)), policy=DriftPolicy())
     assert report.drifted
     now = datetime.now(UTC)
-    window = DriftWindow(model_name=f"drift-test-{uuid.uuid4().hex[:6]}", model_version="1", reference_commit="c",
-                         since=now - timedelta(hours=1), until=now, current_requests=100, previous_requests=0)
-    with temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}), \
-            SyncPrefectClient(running_stack.prefect.api_url) as client:
+    window = DriftWindow(
+        model_name=f"drift-test-{uuid.uuid4().hex[:6]}",
+        model_version="1",
+        reference_commit="c",
+        since=now - timedelta(hours=1),
+        until=now,
+        current_requests=100,
+        previous_requests=0,
+    )
+    with (
+        temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}),
+        SyncPrefectClient(running_stack.prefect.api_url) as client,
+    ):
         deployment = client.read_deployment_by_name("drift-check/drift-check")
         assert [s.schedule.cron for s in deployment.schedules] == ["0 * * * *"]
         before = len(_retrain_runs(client))

@@ -110,7 +110,8 @@ def test_lakefs_credentials_are_private_and_required(stack: Settings) -> None:
     import lakefs
 
     repo = lakefs.Repository("stack-probe", client=client).create(
-        storage_namespace="local://stack-probe", exist_ok=True)
+        storage_namespace="local://stack-probe", exist_ok=True
+    )
     assert repo.properties.default_branch == "main"
     assert httpx.get(stack.lakefs.api_url + "/repositories", timeout=10).status_code == 401
     assert httpx.get(stack.lakefs.base_url + "/_health", timeout=10).status_code == 200

@@ -10,17 +10,24 @@ import pytest
 
 from llmops import clients
 from llmops.settings import Settings
-from tasks import registry
+from tasks import release
+from tasks.services import mlflow as tracking
+from tasks.train import register
 
 pytestmark = pytest.mark.integration
 
 
-def _lineage(commit: str = "c0ffee") -> registry.Lineage:
-    return registry.Lineage(
-        lakefs_repository="llmops", lakefs_commit=commit, train_path="prepared/train/part-0.parquet",
-        eval_path="prepared/eval/part-0.parquet", prefect_flow_run_id="run-1",
-        prefect_flow_run_url="http://127.0.0.1:4200/runs/flow-run/run-1", base_model="embedded-default",
-        git_revision="abc123", config_hash="h1",
+def _lineage(commit: str = "c0ffee") -> register.Lineage:
+    return register.Lineage(
+        lakefs_repository="llmops",
+        lakefs_commit=commit,
+        train_path="prepared/train/part-0.parquet",
+        eval_path="prepared/eval/part-0.parquet",
+        prefect_flow_run_id="run-1",
+        prefect_flow_run_url="http://127.0.0.1:4200/runs/flow-run/run-1",
+        base_model="embedded-default",
+        git_revision="abc123",
+        config_hash="h1",
     )
 
 
@@ -28,22 +35,22 @@ def _register(client, name: str, tmp_path: Path, marker: str) -> str:
     adapter = tmp_path / marker
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(f'{{"marker": "{marker}"}}')
-    run_id = registry.start_finetune_run(client, "registry-test", {"lora_r": 8, "targets": ["q", "v"]}, _lineage())
-    return registry.register_adapter(client, name, run_id, adapter, _lineage()).version
+    run_id = register.start_finetune_run(client, "registry-test", {"lora_r": 8, "targets": ["q", "v"]}, _lineage())
+    return register.register_adapter(client, name, run_id, adapter, _lineage()).version
 
 
 def test_versions_carry_lineage_and_download_by_alias(running_stack: Settings, tmp_path: Path) -> None:
     client = clients.mlflow_client(running_stack)
     name = f"m-{uuid.uuid4().hex[:6]}"
     v1 = _register(client, name, tmp_path, "one")
-    registry.promote(client, name, v1, reason="first")
-    resolved = registry.resolve(client, name, "champion")
+    release.promote(client, name, v1, reason="first")
+    resolved = register.resolve(client, name, "champion")
     assert resolved.version.version == v1
     assert resolved.lineage == _lineage()
     run = client.get_run(resolved.version.run_id)
     assert run.data.params["lora_r"] == "8" and run.data.params["targets"] == '["q", "v"]'
     assert run.data.tags["llmops.lakefs_commit"] == "c0ffee"
-    files = registry.download_version(f"models:/{name}@champion", tmp_path / "dl")
+    files = tracking.download_version(f"models:/{name}@champion", tmp_path / "dl")
     assert (files / "adapter_config.json").read_text() == '{"marker": "one"}'
 
 
@@ -51,28 +58,28 @@ def test_promote_challenger_and_rollback_move_aliases(running_stack: Settings, t
     client = clients.mlflow_client(running_stack)
     name = f"m-{uuid.uuid4().hex[:6]}"
     v1, v2, v3 = (_register(client, name, tmp_path, m) for m in ("a", "b", "c"))
-    registry.promote(client, name, v1, reason="first")
-    assert registry.aliases(client, name) == {"champion": v1}
-    registry.promote(client, name, v2, reason="better")
-    assert registry.aliases(client, name) == {"champion": v2, "previous": v1}
-    registry.mark_challenger(client, name, v3, ["rougeL vs champion: CI below margin"])
-    assert registry.aliases(client, name) == {"champion": v2, "previous": v1, "challenger": v3}
-    assert client.get_model_version(name, v3).tags[registry.GATE_TAG] == "failed"
-    move = registry.promote(client, name, v3, reason="operator override", forced=True)
+    release.promote(client, name, v1, reason="first")
+    assert tracking.aliases(client, name) == {"champion": v1}
+    release.promote(client, name, v2, reason="better")
+    assert tracking.aliases(client, name) == {"champion": v2, "previous": v1}
+    release.mark_challenger(client, name, v3, ["rouge_l vs champion: CI below margin"])
+    assert tracking.aliases(client, name) == {"champion": v2, "previous": v1, "challenger": v3}
+    assert client.get_model_version(name, v3).tags[release.GATE_TAG] == "failed"
+    move = release.promote(client, name, v3, reason="operator override", forced=True)
     assert (move.champion, move.previous) == (v3, v2)
-    assert "challenger" not in registry.aliases(client, name)
+    assert "challenger" not in tracking.aliases(client, name)
     assert client.get_model_version(name, v3).tags["llmops.promotion_forced"] == "true"
-    assert registry.rollback(client, name).champion == v2
-    assert registry.aliases(client, name) == {"champion": v2, "previous": v1}
-    assert registry.rollback(client, name).champion == v1
+    assert release.rollback(client, name).champion == v2
+    assert tracking.aliases(client, name) == {"champion": v2, "previous": v1}
+    assert release.rollback(client, name).champion == v1
     with pytest.raises(ValueError, match="no earlier champion"):
-        registry.rollback(client, name)
+        release.rollback(client, name)
 
 
 def test_metrics_are_batched_and_datasets_recorded_with_their_lakefs_source(running_stack: Settings) -> None:
     client = clients.mlflow_client(running_stack)
-    run_id = registry.start_finetune_run(client, "registry-test", {}, _lineage())
-    buffer = registry.MetricBuffer(client, run_id, max_items=100, max_age_s=3600)
+    run_id = register.start_finetune_run(client, "registry-test", {}, _lineage())
+    buffer = tracking.MetricBuffer(client, run_id, max_items=100, max_age_s=3600)
     for step in range(120):
         buffer.add({"loss": 1.0 / (step + 1), "learning_rate": 1e-3}, step=step)
     buffer.flush()
@@ -81,7 +88,7 @@ def test_metrics_are_batched_and_datasets_recorded_with_their_lakefs_source(runn
     assert len(history) == 120 and history[-1].value == pytest.approx(1 / 120)
 
     uri = "lakefs://llmops/c0ffee/prepared/train/part-0.parquet"
-    registry.log_dataset(run_id, pd.DataFrame({"prompt": ["a"], "response": ["b"]}), uri, "train", "training")
+    tracking.log_dataset(run_id, pd.DataFrame({"prompt": ["a"], "response": ["b"]}), uri, "train", "training")
     inputs = client.get_run(run_id).inputs.dataset_inputs
     assert len(inputs) == 1
     assert inputs[0].dataset.source_type == "lakefs"

@@ -11,7 +11,9 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from flows.release import release_flow
 from llmops import clients
 from llmops.settings import Settings
-from tasks import registry, retrieval
+from tasks import index, release
+from tasks.services import milvus as milvus_service
+from tasks.services import mlflow as tracking
 from tests.integration.test_registry import _register
 from tests.integration.test_retrieval import docs, hash_embed
 
@@ -21,25 +23,35 @@ pytestmark = pytest.mark.integration
 def test_release_is_all_or_nothing(running_stack: Settings, tmp_path: Path) -> None:
     milvus = clients.milvus_client(running_stack)
     mlflow = clients.mlflow_client(running_stack)
-    config = retrieval.IndexConfig(alias=f"rel_{uuid.uuid4().hex[:8]}", chunk_size=300, chunk_overlap=50,
-                                   validation_sample=10)
-    live = retrieval.rebuild_index(milvus, docs(1, n=10), lakefs_commit=uuid.uuid4().hex, flow_run="fr",
-                                   config=config, embed=hash_embed)
-    staged = retrieval.rebuild_index(milvus, docs(2, n=10), lakefs_commit=uuid.uuid4().hex, flow_run="fr",
-                                     config=config, embed=hash_embed, swap=False)
-    assert not staged.swapped and retrieval.alias_target(milvus, config.alias) == live.collection
+    config = index.IndexConfig(
+        alias=f"rel_{uuid.uuid4().hex[:8]}", chunk_size=300, chunk_overlap=50, validation_sample=10
+    )
+    live = index.rebuild_index(
+        milvus, docs(1, n=10), lakefs_commit=uuid.uuid4().hex, flow_run="fr", config=config, embed=hash_embed
+    )
+    staged = index.rebuild_index(
+        milvus,
+        docs(2, n=10),
+        lakefs_commit=uuid.uuid4().hex,
+        flow_run="fr",
+        config=config,
+        embed=hash_embed,
+        swap=False,
+    )
+    assert not staged.swapped and milvus_service.alias_target(milvus, config.alias) == live.collection
 
     name = f"rel-{uuid.uuid4().hex[:6]}"
     v1, v2 = _register(mlflow, name, tmp_path, "one"), _register(mlflow, name, tmp_path, "two")
-    registry.promote(mlflow, name, v1, reason="first")
+    release.promote(mlflow, name, v1, reason="first")
 
     with temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}):
-        failed = release_flow(model_name=name, version="999", index_alias=config.alias,
-                              collection=staged.collection, return_state=True)
+        failed = release_flow(
+            model_name=name, version="999", index_alias=config.alias, collection=staged.collection, return_state=True
+        )
         assert failed.is_failed()
-        assert retrieval.alias_target(milvus, config.alias) == live.collection  # rolled back
-        assert registry.aliases(mlflow, name) == {"champion": v1}
+        assert milvus_service.alias_target(milvus, config.alias) == live.collection  # rolled back
+        assert tracking.aliases(mlflow, name) == {"champion": v1}
 
         release_flow(model_name=name, version=v2, index_alias=config.alias, collection=staged.collection)
-    assert retrieval.alias_target(milvus, config.alias) == staged.collection
-    assert registry.aliases(mlflow, name) == {"champion": v2, "previous": v1}
+    assert milvus_service.alias_target(milvus, config.alias) == staged.collection
+    assert tracking.aliases(mlflow, name) == {"champion": v2, "previous": v1}

@@ -24,8 +24,15 @@ def test_valid_credentials_give_the_user() -> None:
 
 @pytest.mark.parametrize(
     "header",
-    [None, "", "Bearer abc", "Basic !!!", basic("AKIAEXAMPLE", "wrong"), basic("other", "s3cr3t"),
-     "Basic " + base64.b64encode(b"no-colon").decode()],
+    [
+        None,
+        "",
+        "Bearer abc",
+        "Basic !!!",
+        basic("AKIAEXAMPLE", "wrong"),
+        basic("other", "s3cr3t"),
+        "Basic " + base64.b64encode(b"no-colon").decode(),
+    ],
 )
 def test_anything_else_is_unauthorized(header: str | None) -> None:
     with pytest.raises(Unauthorized):

@@ -9,9 +9,19 @@ import pytest
 
 from infra.lakefs_server.listing import MAX_AMOUNT, Page, key_after_prefix, page_size, paginate
 
-KEYS = sorted([
-    "a.txt", "a/1.txt", "a/2.txt", "a/b/3.txt", "a/b/4.txt", "a0.txt", "b/5.txt", "c.txt", "data/x/y/z.bin",
-])
+KEYS = sorted(
+    [
+        "a.txt",
+        "a/1.txt",
+        "a/2.txt",
+        "a/b/3.txt",
+        "a/b/4.txt",
+        "a0.txt",
+        "b/5.txt",
+        "c.txt",
+        "data/x/y/z.bin",
+    ]
+)
 
 
 class Source:
@@ -23,7 +33,7 @@ class Source:
 
     def __call__(self, start: str) -> Iterator[tuple[str, str]]:
         self.starts += 1
-        for key in self.keys[bisect_left(self.keys, start):]:
+        for key in self.keys[bisect_left(self.keys, start) :]:
             yield key, f"value-of-{key}"
 
 

@@ -9,8 +9,14 @@ from infra.lakefs_server.entries import Entry
 
 
 def entry(content: str, mtime: int = 1, metadata: str = "{}") -> Entry:
-    return Entry(address=f"sha-{content}", size=len(content), checksum=f"md5-{content}", mtime=mtime,
-                 content_type="text/plain", metadata=metadata)
+    return Entry(
+        address=f"sha-{content}",
+        size=len(content),
+        checksum=f"md5-{content}",
+        mtime=mtime,
+        content_type="text/plain",
+        metadata=metadata,
+    )
 
 
 def tree(**files: str) -> list[tuple[str, Entry]]:
@@ -49,7 +55,7 @@ def test_three_way_merge_takes_source_changes_and_keeps_destination_changes() ->
     dst = tree(shared="0", only_src="0", only_dst="D", both_same="X", both_diff="0")
     outcome = three_way_merge(changes_between(BASE, src), changes_between(BASE, dst))
     assert outcome.conflicts == []
-    assert dict((p, e and e.address) for p, e in outcome.to_apply) == {"only_src": "sha-S", "new_src": "sha-N"}
+    assert dict((p, e and e.address) for p, e in outcome.to_apply) == {"only_src": "sha-S", "new_src": "sha-N"}  # noqa: C402
 
 
 @pytest.mark.parametrize(

@@ -76,13 +76,22 @@ def test_lookup_and_seek(db: Database) -> None:
 def test_diff_between_versions(db: Database) -> None:
     base = build(db, 6_000)
     with db.write() as conn:
-        other, _ = metaranges.apply(conn, REPO, base, [
-            ("obj/000010", None), ("obj/003000", entry("changed")), ("zzz/new", entry("n")),
-        ])
+        other, _ = metaranges.apply(
+            conn,
+            REPO,
+            base,
+            [
+                ("obj/000010", None),
+                ("obj/003000", entry("changed")),
+                ("zzz/new", entry("n")),
+            ],
+        )
     with db.read() as conn:
         changes = list(metaranges.diff(conn, base, other))
     assert [(c.path, c.kind) for c in changes] == [
-        ("obj/000010", "removed"), ("obj/003000", "changed"), ("zzz/new", "added"),
+        ("obj/000010", "removed"),
+        ("obj/003000", "changed"),
+        ("zzz/new", "added"),
     ]
 
 

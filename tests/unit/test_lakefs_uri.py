@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.versioning import LakeFSURI
+from tasks.services.lakefs import LakeFSURI
 
 
 @pytest.mark.parametrize(
@@ -22,7 +22,9 @@ def test_parse_and_format_round_trip(uri: str, parts: tuple[str, str, str]) -> N
     assert str(parsed) == uri
 
 
-@pytest.mark.parametrize("uri", ["s3://bucket/key", "lakefs://", "lakefs://Bad_Repo/main/x", "lakefs://repo-ok", "lakefs://ab/main/x"])
+@pytest.mark.parametrize(
+    "uri", ["s3://bucket/key", "lakefs://", "lakefs://Bad_Repo/main/x", "lakefs://repo-ok", "lakefs://ab/main/x"]
+)
 def test_invalid_uris_are_rejected(uri: str) -> None:
     with pytest.raises(ValueError):
         LakeFSURI.parse(uri)

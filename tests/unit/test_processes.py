@@ -49,10 +49,13 @@ def test_garbage_pid_file_counts_as_stale(tmp_path: Path) -> None:
 
 
 def test_spawn_and_stop_take_the_children_down_too(tmp_path: Path) -> None:
-    script = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
+    script = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"  # noqa: E501
     record = processes.spawn(
-        [sys.executable, "-c", script], env=dict(os.environ), log_path=tmp_path / "svc.log",
-        pidfile=tmp_path / "svc.pid", cwd=tmp_path,
+        [sys.executable, "-c", script],
+        env=dict(os.environ),
+        log_path=tmp_path / "svc.log",
+        pidfile=tmp_path / "svc.pid",
+        cwd=tmp_path,
     )
     root = psutil.Process(record.pid)
     children: list[psutil.Process] = []

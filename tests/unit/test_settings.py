@@ -61,12 +61,23 @@ def test_profile_file_by_path_and_environment_wins(tmp_path: Path, monkeypatch: 
     [
         ({}, "staging", ["LLMOPS_PROFILE", "'staging'", "local", "production"]),
         ({}, "missing/file.env", ["LLMOPS_PROFILE", "no such profile file"]),
-        ({"LLMOPS_MLFLOW_MANAGED": "false", "LLMOPS_MLFLOW_URL": "not a url"}, None, ["LLMOPS_MLFLOW_URL", "not a url"]),
+        (
+            {"LLMOPS_MLFLOW_MANAGED": "false", "LLMOPS_MLFLOW_URL": "not a url"},
+            None,
+            ["LLMOPS_MLFLOW_URL", "not a url"],
+        ),
         ({"LLMOPS_PREFECT_PORT": "70000"}, None, ["LLMOPS_PREFECT_PORT", "70000"]),
         ({"LLMOPS_MILVUS_PORT": "abc"}, None, ["LLMOPS_MILVUS_PORT"]),
         ({"LLMOPS_LAKEFS_HOST": "0.0.0.0"}, None, ["LLMOPS_LAKEFS_HOST", "127.0.0.1", "LLMOPS_LAKEFS_MANAGED=false"]),
     ],
-    ids=["unknown-profile", "missing-profile-file", "malformed-url", "port-out-of-range", "port-not-int", "public-bind"],
+    ids=[
+        "unknown-profile",
+        "missing-profile-file",
+        "malformed-url",
+        "port-out-of-range",
+        "port-not-int",
+        "public-bind",
+    ],
 )
 def test_bad_configuration_fails_fast_naming_the_setting(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], profile: str | None, must_mention: list[str]

@@ -9,7 +9,6 @@ from fastapi import Depends, Header, Request
 from infra.lakefs_server.blobs import BlobStore
 from infra.lakefs_server.service import LakeFSService
 
-
 # These are coroutines only so that FastAPI runs them on the event loop: none of them blocks, and
 # a plain function would cost a hop to the thread pool on every request.
 

@@ -31,7 +31,7 @@ def get_object(
     repository: str,
     ref: str,
     path: str,
-    presign: bool | None = None,  # noqa: ARG001 - no pre-signed URLs here: content is always served directly
+    presign: bool | None = None,
     range_header: Annotated[str | None, Header(alias="Range")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -56,16 +56,25 @@ def get_object(
 
 
 @router.get(REF_OBJECTS + "/stat")
-def stat_object(service: Service, repository: str, ref: str, path: str, user_metadata: bool = True,
-                presign: bool | None = None) -> JSONResponse:  # noqa: ARG001
+def stat_object(
+    service: Service, repository: str, ref: str, path: str, user_metadata: bool = True, presign: bool | None = None
+) -> JSONResponse:
     entry = service.stat_object(repository, ref, path)
     return JSONResponse(serialize.object_stats(path, entry, with_metadata=user_metadata))
 
 
 @router.get(REF_OBJECTS + "/ls")
-def list_objects(service: Service, repository: str, ref: str, prefix: str = "", delimiter: str = "",
-                 after: str = "", amount: int | None = None, user_metadata: bool = True,
-                 presign: bool | None = None) -> JSONResponse:  # noqa: ARG001
+def list_objects(
+    service: Service,
+    repository: str,
+    ref: str,
+    prefix: str = "",
+    delimiter: str = "",
+    after: str = "",
+    amount: int | None = None,
+    user_metadata: bool = True,
+    presign: bool | None = None,
+) -> JSONResponse:
     page = service.list_objects(repository, ref, prefix=prefix, delimiter=delimiter, after=after, amount=amount)
 
     def render(key: str, entry: Entry | None) -> dict[str, object]:
@@ -91,7 +100,7 @@ async def upload_object(
     branch: str,
     path: str,
     force: bool = False,
-    storageClass: str | None = None,  # noqa: ARG001,N803 - deprecated in lakeFS, ignored
+    storageClass: str | None = None,
     if_none_match: Annotated[str | None, Header()] = None,
     if_match: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
@@ -108,8 +117,14 @@ async def upload_object(
         metadata=encode_metadata(user_metadata(request)),
     )
     await run_in_threadpool(
-        service.stage_object, repository, branch, path, entry,
-        force=force, if_none_match=if_none_match, if_match=if_match,
+        service.stage_object,
+        repository,
+        branch,
+        path,
+        entry,
+        force=force,
+        if_none_match=if_none_match,
+        if_match=if_match,
     )
     return JSONResponse(serialize.object_stats(path, entry), status_code=201)
 
@@ -121,29 +136,34 @@ def upload_object_preflight(service: Service, repository: str, branch: str, path
 
 
 @router.delete(BRANCH_OBJECTS, status_code=204)
-def delete_object(service: Service, repository: str, branch: str, path: str, force: bool = False,
-                  no_tombstone: bool = False) -> Response:  # noqa: ARG001 - experimental in lakeFS
+def delete_object(
+    service: Service, repository: str, branch: str, path: str, force: bool = False, no_tombstone: bool = False
+) -> Response:
     service.delete_objects(repository, branch, [path], force=force)
     return Response(status_code=204)
 
 
 @router.post(BRANCH_OBJECTS + "/delete")
-def delete_objects(service: Service, repository: str, branch: str, body: PathList, force: bool = False,
-                   no_tombstone: bool = False) -> JSONResponse:  # noqa: ARG001
+def delete_objects(
+    service: Service, repository: str, branch: str, body: PathList, force: bool = False, no_tombstone: bool = False
+) -> JSONResponse:
     service.delete_objects(repository, branch, body.paths, force=force)
     return JSONResponse({"errors": []})
 
 
 @router.post(BRANCH_OBJECTS + "/copy", status_code=201)
-def copy_object(service: Service, repository: str, branch: str, dest_path: str,
-                body: ObjectCopyCreation) -> JSONResponse:
-    entry = service.copy_object(repository, branch, dest_path, body.src_path, body.src_ref or None,
-                                force=bool(body.force))
+def copy_object(
+    service: Service, repository: str, branch: str, dest_path: str, body: ObjectCopyCreation
+) -> JSONResponse:
+    entry = service.copy_object(
+        repository, branch, dest_path, body.src_path, body.src_ref or None, force=bool(body.force)
+    )
     return JSONResponse(serialize.object_stats(dest_path, entry), status_code=201)
 
 
 @router.put(BRANCH_OBJECTS + "/stat/user_metadata", status_code=201)
-def update_object_user_metadata(service: Service, repository: str, branch: str, path: str,
-                                body: UpdateObjectUserMetadata) -> Response:
+def update_object_user_metadata(
+    service: Service, repository: str, branch: str, path: str, body: UpdateObjectUserMetadata
+) -> Response:
     service.set_user_metadata(repository, branch, path, body.set)
     return Response(status_code=201)

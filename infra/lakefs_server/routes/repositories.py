@@ -21,8 +21,9 @@ REPO = "/repositories/{repository}"
 
 
 @router.get("/repositories")
-def list_repositories(service: Service, prefix: str = "", after: str = "", amount: int | None = None,
-                      search: str = "") -> JSONResponse:
+def list_repositories(
+    service: Service, prefix: str = "", after: str = "", amount: int | None = None, search: str = ""
+) -> JSONResponse:
     page = service.list_repositories(prefix=prefix, after=after, amount=amount, search=search)
     return JSONResponse(serialize.page(page, lambda _, repo: serialize.repository(repo)))
 
@@ -30,8 +31,12 @@ def list_repositories(service: Service, prefix: str = "", after: str = "", amoun
 @router.post("/repositories", status_code=201)
 def create_repository(service: Service, body: RepositoryCreation, bare: bool = False) -> JSONResponse:
     repo = service.create_repository(
-        body.name, body.storage_namespace, body.default_branch or "main",
-        read_only=bool(body.read_only), bare=bare, sample_data=bool(body.sample_data),
+        body.name,
+        body.storage_namespace,
+        body.default_branch or "main",
+        read_only=bool(body.read_only),
+        bare=bare,
+        sample_data=bool(body.sample_data),
     )
     return JSONResponse(serialize.repository(repo), status_code=201)
 
@@ -71,8 +76,12 @@ def get_branch_protection_rules(service: Service, repository: str) -> JSONRespon
 
 
 @router.put(REPO + "/settings/branch_protection", status_code=204)
-def set_branch_protection_rules(service: Service, repository: str, rules: list[BranchProtectionRule],
-                                if_match: Annotated[str | None, Header()] = None) -> Response:
+def set_branch_protection_rules(
+    service: Service,
+    repository: str,
+    rules: list[BranchProtectionRule],
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
     service.set_protection_rules(repository, [r.pattern for r in rules], if_match=if_match or None)
     return Response(status_code=204)
 
@@ -89,8 +98,9 @@ def internal_create_branch_protection_rule(service: Service, repository: str, ru
 
 
 @router.delete(REPO + "/branch_protection", status_code=204)
-def internal_delete_branch_protection_rule(service: Service, repository: str,
-                                           rule: Annotated[BranchProtectionRule, Body()]) -> Response:
+def internal_delete_branch_protection_rule(
+    service: Service, repository: str, rule: Annotated[BranchProtectionRule, Body()]
+) -> Response:
     service.delete_protection_rule(repository, rule.pattern)
     return Response(status_code=204)
 

@@ -40,10 +40,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:.* is 
 
 # The lakeFS OpenAPI spec is not shipped with the clients; by default it is read from the shared
 # reference folder beside the checkout. LAKEFS_OPENAPI_SPEC points elsewhere.
-SPEC_PATH = Path(os.environ.get(
-    "LAKEFS_OPENAPI_SPEC",
-    Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "lakefs-openapi.yml",
-))
+SPEC_PATH = Path(
+    os.environ.get(
+        "LAKEFS_OPENAPI_SPEC",
+        Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "lakefs-openapi.yml",
+    )
+)
 KEY_ID, SECRET = "AKIACONFORMANCE00001", "conformance-secret"
 _BODY_LIMIT = 1 << 20  # keep at most 1 MiB of each body: enough for any JSON answer
 _START_TIMEOUT_S = 15.0
@@ -92,17 +94,21 @@ class Recorder:
 
         await self.app(scope, recording_receive, recording_send)
         route = scope.get("route")
-        self.exchanges.append(Exchange(
-            method=scope["method"],
-            path=scope["path"],
-            query=scope["query_string"].decode(),
-            request_headers={k.decode(): v.decode() for k, v in scope["headers"]},
-            request_body=bytes(request_body),
-            status=answer["status"],
-            response_headers=answer["headers"],
-            response_body=bytes(response_body),
-            route=(route.path, frozenset(route.methods)) if route is not None and hasattr(route, "methods") else None,
-        ))
+        self.exchanges.append(
+            Exchange(
+                method=scope["method"],
+                path=scope["path"],
+                query=scope["query_string"].decode(),
+                request_headers={k.decode(): v.decode() for k, v in scope["headers"]},
+                request_body=bytes(request_body),
+                status=answer["status"],
+                response_headers=answer["headers"],
+                response_body=bytes(response_body),
+                route=(route.path, frozenset(route.methods))
+                if route is not None and hasattr(route, "methods")
+                else None,
+            )
+        )
 
 
 @pytest.fixture(scope="module")
@@ -168,8 +174,9 @@ def drive_clients(url: str, tmp_path: Path) -> None:
     sdk.objects_api.upload_object(repo.id, "feature", "b/three.csv", content=str(local))
     sdk.internal_api.upload_object_preflight(repo.id, "feature", "c.txt")
     work.object("a/one.txt").copy("feature", "a/one-copy.txt")
-    sdk.objects_api.update_object_user_metadata(repo.id, "feature", "a/two.txt",
-                                                 lakefs_sdk.UpdateObjectUserMetadata(set={"x": "y"}))
+    sdk.objects_api.update_object_user_metadata(
+        repo.id, "feature", "a/two.txt", lakefs_sdk.UpdateObjectUserMetadata(set={"x": "y"})
+    )
     sdk.objects_api.get_underlying_properties(repo.id, "feature", "a/one.txt")
     list(work.uncommitted())
     list(work.objects(delimiter="/"))
@@ -219,20 +226,38 @@ def drive_errors(url: str) -> None:
             "no object (stat)": http.get(f"{repo}/refs/main/objects/stat", params={"path": "x"}),
             "malformed ref": http.get(f"{repo}/commits/main~x"),
             "bad parameter": http.get(f"{repo}/refs/main/objects/ls", params={"amount": "many"}),
-            "repository exists": http.post("/repositories", json={"name": "conformance", "storage_namespace": "local://c"}),
+            "repository exists": http.post(
+                "/repositories", json={"name": "conformance", "storage_namespace": "local://c"}
+            ),
             "protected branch": http.post(f"{repo}/branches/main/commits", json={"message": "x", "allow_empty": True}),
             "nothing to merge": http.post(f"{repo}/refs/feature/merge/main", json={}),
-            "range past the end": http.get(f"{repo}/refs/main/objects", params={"path": "tx.txt"},
-                                           headers={"Range": "bytes=50-"}),
-            "partial content": http.get(f"{repo}/refs/main/objects", params={"path": "tx.txt"},
-                                        headers={"Range": "bytes=0-0"}),
-            "object exists": http.post(f"{repo}/branches/feature/objects", params={"path": "a/one.txt"},
-                                       headers={"If-None-Match": "*"}, content=b"x"),
+            "range past the end": http.get(
+                f"{repo}/refs/main/objects", params={"path": "tx.txt"}, headers={"Range": "bytes=50-"}
+            ),
+            "partial content": http.get(
+                f"{repo}/refs/main/objects", params={"path": "tx.txt"}, headers={"Range": "bytes=0-0"}
+            ),
+            "object exists": http.post(
+                f"{repo}/branches/feature/objects",
+                params={"path": "a/one.txt"},
+                headers={"If-None-Match": "*"},
+                content=b"x",
+            ),
         }
     assert {what: answer.status_code for what, answer in answers.items()} == {
-        "bad credentials": 401, "no repository": 404, "no branch": 404, "no ref": 404, "no object (HEAD)": 404,
-        "no object (stat)": 404, "malformed ref": 400, "bad parameter": 400, "repository exists": 409,
-        "protected branch": 403, "nothing to merge": 400, "range past the end": 416, "partial content": 206,
+        "bad credentials": 401,
+        "no repository": 404,
+        "no branch": 404,
+        "no ref": 404,
+        "no object (HEAD)": 404,
+        "no object (stat)": 404,
+        "malformed ref": 400,
+        "bad parameter": 400,
+        "repository exists": 409,
+        "protected branch": 403,
+        "nothing to merge": 400,
+        "range past the end": 416,
+        "partial content": 206,
         "object exists": 412,
     }
 
@@ -266,12 +291,17 @@ def _to_openapi(exchange: Exchange, host_url: str) -> tuple[MockRequest, MockRes
         content_range = headers.pop("content-range")
         assert content_range.startswith("bytes ") and "/" in content_range
     request = MockRequest(
-        host_url, exchange.method.lower(), exchange.path, args=parse_qsl(exchange.query, keep_blank_values=True),
-        headers=exchange.request_headers, data=exchange.request_body,
+        host_url,
+        exchange.method.lower(),
+        exchange.path,
+        args=parse_qsl(exchange.query, keep_blank_values=True),
+        headers=exchange.request_headers,
+        data=exchange.request_body,
         content_type=exchange.request_headers.get("content-type", "application/json"),
     )
-    response = MockResponse(exchange.response_body, exchange.status, headers=headers,
-                            content_type=headers.get("content-type"))
+    response = MockResponse(
+        exchange.response_body, exchange.status, headers=headers, content_type=headers.get("content-type")
+    )
     return request, response
 
 
@@ -284,9 +314,11 @@ def test_every_response_validates_against_the_spec(recorded: tuple[str, Recorder
         request, response = _to_openapi(exchange, url)
         try:
             openapi.validate_response(request, response)
-        except Exception as exc:  # noqa: BLE001 - collect every kind of validation failure, then report all
-            failures.append(f"{exchange.method} {exchange.path}?{exchange.query} -> {exchange.status}: "
-                            f"{exc!r} {exc.__cause__!r} body={exchange.response_body[:300]!r}")
+        except Exception as exc:
+            failures.append(
+                f"{exchange.method} {exchange.path}?{exchange.query} -> {exchange.status}: "
+                f"{exc!r} {exc.__cause__!r} body={exchange.response_body[:300]!r}"
+            )
     assert not failures, "\n".join(failures)
     assert {e.status for e in api_exchanges} >= {200, 201, 204, 206, 400, 401, 403, 404, 409, 412, 416}
     for exchange in api_exchanges:
@@ -297,8 +329,12 @@ def test_every_response_validates_against_the_spec(recorded: tuple[str, Recorder
 def test_every_route_is_in_the_spec_and_was_exercised(recorded: tuple[str, Recorder], spec: dict[str, Any]) -> None:
     _, recorder = recorded
     exercised = {(e.route[0], e.method) for e in recorder.exchanges if e.route and e.method in e.route[1]}
-    implemented = {(route.path, method) for router in (*PUBLIC_API_ROUTERS, *AUTHENTICATED_API_ROUTERS)
-                   for route in router.routes for method in route.methods}  # type: ignore[attr-defined]
+    implemented = {
+        (route.path, method)
+        for router in (*PUBLIC_API_ROUTERS, *AUTHENTICATED_API_ROUTERS)
+        for route in router.routes
+        for method in route.methods
+    }  # type: ignore[attr-defined]
     assert len(implemented) > 40  # a guard: the check below must not pass on an empty list
     assert sorted(f"{m} {p}" for p, m in implemented if m.lower() not in spec["paths"].get(p, {})) == []
     assert sorted(f"{m} {p}" for p, m in implemented - exercised) == []

@@ -57,12 +57,13 @@ def wait_for_log(server: ServerProcess, marker: str, start_at: int) -> None:
         seen = b""
         while marker.encode() not in seen:
             assert time.monotonic() < deadline, f"server never logged {marker!r}"
-            seen = seen[-len(marker):] + log.read()
+            seen = seen[-len(marker) :] + log.read()
             time.sleep(0.0005)
 
 
-def test_sigkill_during_commit_is_all_or_nothing(private_server: ServerProcess,
-                                                 make_client: Callable[[ServerProcess], Client]) -> None:
+def test_sigkill_during_commit_is_all_or_nothing(
+    private_server: ServerProcess, make_client: Callable[[ServerProcess], Client]
+) -> None:
     client = make_client(private_server)
     repo = lakefs.Repository("durable", client=client).create(storage_namespace="local://durable")
     branch = repo.branch("ingest").create("main")
@@ -84,7 +85,8 @@ def test_sigkill_during_commit_is_all_or_nothing(private_server: ServerProcess,
 
         head_after = branch.get_commit().id
         expected_paths = {"baseline.txt"} | {
-            f"batch-{b}/{i:05d}.txt" for b in [*committed_batches, attempt] for i in range(STAGED)}
+            f"batch-{b}/{i:05d}.txt" for b in [*committed_batches, attempt] for i in range(STAGED)
+        }
         listed = {o.path for o in branch.objects(amount=1000)}
         assert listed == expected_paths  # staged or committed, every object is there
         if head_after == head_before:
@@ -92,7 +94,8 @@ def test_sigkill_during_commit_is_all_or_nothing(private_server: ServerProcess,
             print(f"kill landed inside the commit on attempt {attempt + 1}")
             assert len(list(branch.uncommitted(amount=1000))) == STAGED  # still staged, all of them
             assert {o.path for o in repo.ref("ingest@").objects(amount=1000)} == expected_paths - {
-                f"batch-{attempt}/{i:05d}.txt" for i in range(STAGED)}
+                f"batch-{attempt}/{i:05d}.txt" for i in range(STAGED)
+            }
             last = branch.object(f"batch-{attempt}/04999.txt").reader().read()
             assert last == f"batch {attempt} object 4999".encode()
             break

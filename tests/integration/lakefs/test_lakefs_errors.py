@@ -46,8 +46,9 @@ def diverge(make_branch: Callable[..., lakefs.Branch]) -> None:
         branch.commit(side)
 
 
-def test_merge_conflict_is_409(repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch],
-                               sdk: LakeFSClient) -> None:
+def test_merge_conflict_is_409(
+    repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch], sdk: LakeFSClient
+) -> None:
     diverge(make_branch)
     before = repo.branch("right").get_commit().id
     with pytest.raises(ConflictException) as caught:
@@ -65,8 +66,8 @@ def test_merge_conflict_is_409(repo: lakefs.Repository, make_branch: Callable[..
 
 
 def test_protected_branch_refuses_commits_and_writes_but_accepts_merges(
-        repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch], sdk: LakeFSClient,
-        lakefs_fs: LakeFSFileSystem) -> None:
+    repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch], sdk: LakeFSClient, lakefs_fs: LakeFSFileSystem
+) -> None:
     with pytest.raises(ForbiddenException) as caught:
         repo.branch("main").commit("direct commit", allow_empty=True)
     assert caught.value.status_code == 403 and "protected branch" in caught.value.body["message"]
@@ -123,8 +124,9 @@ def test_bad_refs(repo: lakefs.Repository, sdk: LakeFSClient, lakefs_client: Cli
         _ = lakefs.Repository("no-such-repo", client=lakefs_client).properties
 
 
-def test_bad_credentials_are_401(lakefs_server: ServerProcess, repo: lakefs.Repository, access_key_id: str,
-                                make_sdk: Callable[..., LakeFSClient]) -> None:
+def test_bad_credentials_are_401(
+    lakefs_server: ServerProcess, repo: lakefs.Repository, access_key_id: str, make_sdk: Callable[..., LakeFSClient]
+) -> None:
     wrong = Client(host=lakefs_server.url, username=access_key_id, password="wrong-secret")
     with pytest.raises(NotAuthorizedException) as caught:
         list(lakefs.repositories(client=wrong))
@@ -142,8 +144,9 @@ def test_bad_credentials_are_401(lakefs_server: ServerProcess, repo: lakefs.Repo
         wrong_fs.ls(f"lakefs://{repo.id}/main/", refresh=True)
 
 
-def test_conflicts_and_preconditions(repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch],
-                                     sdk: LakeFSClient, lakefs_client: Client) -> None:
+def test_conflicts_and_preconditions(
+    repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch], sdk: LakeFSClient, lakefs_client: Client
+) -> None:
     with pytest.raises(ConflictException):
         lakefs.Repository(repo.id, client=lakefs_client).create(storage_namespace=f"local://{repo.id}")
     work = make_branch()

@@ -17,13 +17,16 @@ def read(repo: lakefs.Repository, ref: str, path: str) -> bytes:
         return f.read()
 
 
-def test_round_trip_branch_commit_merge_tag_read_back(repo: lakefs.Repository,
-                                                       make_branch: Callable[..., lakefs.Branch]) -> None:
+def test_round_trip_branch_commit_merge_tag_read_back(
+    repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch]
+) -> None:
     run = make_branch("run-1")
     run.object("data/train.csv").upload("a,b\n1,2\n", content_type="text/csv", metadata={"source": "unit"})
     run.object("data/eval.csv").upload(b"a,b\n3,4\n")
     assert sorted((c.type, c.path) for c in run.uncommitted()) == [
-        ("added", "data/eval.csv"), ("added", "data/train.csv")]
+        ("added", "data/eval.csv"),
+        ("added", "data/train.csv"),
+    ]
 
     first = run.commit("add data", metadata={"run_id": "run-1", "rows": "2"}).get_commit()
     assert first.message == "add data" and first.metadata == {"run_id": "run-1", "rows": "2"}
@@ -37,7 +40,8 @@ def test_round_trip_branch_commit_merge_tag_read_back(repo: lakefs.Repository,
     changes = sorted((c.type, c.path) for c in repo.ref("main").diff(run))
     assert changes == [("added", "data/train.csv")]
     assert sorted((c.type, c.path) for c in repo.ref(first.id).diff(second.id)) == [
-        ("changed", "data/train.csv"), ("removed", "data/eval.csv"),
+        ("changed", "data/train.csv"),
+        ("removed", "data/eval.csv"),
     ]
 
     main = repo.branch("main")
@@ -62,11 +66,16 @@ def test_round_trip_branch_commit_merge_tag_read_back(repo: lakefs.Repository,
     stat = repo.ref("data-v1").object("data/train.csv").stat()
     assert stat.content_type == "text/csv" and stat.size_bytes == 12
     assert [c.message for c in main.log()] == [
-        "release data", "grow train, drop eval", "add data", "Repository created"]
+        "release data",
+        "grow train, drop eval",
+        "add data",
+        "Repository created",
+    ]
 
 
 def test_branch_reads_include_uncommitted_changes_and_at_sign_excludes_them(
-        repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch]) -> None:
+    repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch]
+) -> None:
     work = make_branch()
     work.object("a.txt").upload("committed")
     work.commit("one")
@@ -75,8 +84,9 @@ def test_branch_reads_include_uncommitted_changes_and_at_sign_excludes_them(
     assert read(repo, "work@", "a.txt") == b"committed"
 
 
-def test_listing_with_prefix_delimiter_and_pagination(repo: lakefs.Repository,
-                                                      make_branch: Callable[..., lakefs.Branch]) -> None:
+def test_listing_with_prefix_delimiter_and_pagination(
+    repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch]
+) -> None:
     work = make_branch()
     paths = [f"images/{i:03d}.png" for i in range(25)] + ["labels/a.json", "labels/b.json", "README.md"]
     for path in paths:
@@ -117,7 +127,9 @@ def test_copy_delete_bulk_delete_and_reset(repo: lakefs.Repository, make_branch:
     work.delete_objects(["x/b", "x/c", "x/does-not-exist"])
     assert sorted(o.path for o in work.objects()) == ["x/a", "x/d", "y/a-copy"]
     assert sorted((c.type, c.path) for c in work.uncommitted()) == [
-        ("added", "y/a-copy"), ("removed", "x/b"), ("removed", "x/c"),
+        ("added", "y/a-copy"),
+        ("removed", "x/b"),
+        ("removed", "x/c"),
     ]
     work.reset_changes(path_type="object", path="x/b")
     assert sorted(c.path for c in work.uncommitted()) == ["x/c", "y/a-copy"]
@@ -158,8 +170,9 @@ def test_revert_a_commit(repo: lakefs.Repository, make_branch: Callable[..., lak
     assert read(repo, "work", "f.txt") == b"one"
 
 
-def test_branches_tags_and_repository_listing(lakefs_client: lakefs.Client, repo: lakefs.Repository,
-                                              make_branch: Callable[..., lakefs.Branch]) -> None:
+def test_branches_tags_and_repository_listing(
+    lakefs_client: lakefs.Client, repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch]
+) -> None:
     for i in range(5):
         make_branch(f"b{i}")
     assert [b.id for b in repo.branches(max_amount=3)] == ["b0", "b1", "b2"]
@@ -188,8 +201,9 @@ def test_repository_delete(lakefs_client: lakefs.Client, repo_name: str) -> None
     assert [c.message for c in again.ref("main").log()] == ["Repository created"]
 
 
-def test_branch_transaction_of_the_high_level_client(repo: lakefs.Repository,
-                                                     make_branch: Callable[..., lakefs.Branch]) -> None:
+def test_branch_transaction_of_the_high_level_client(
+    repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch]
+) -> None:
     work = make_branch()
     with work.transact(commit_message="tx commit", commit_metadata={"step": "prepare"}) as tx:
         tx.object("t.txt").upload("t")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import lakefs
@@ -39,8 +39,9 @@ def test_config_storage_user_and_health(sdk: LakeFSClient) -> None:
     sdk.health_check_api.health_check()
 
 
-def test_multipart_upload_range_head_stat_and_copy(sdk: LakeFSClient, repo: lakefs.Repository,
-                                                   make_branch: Callable[..., lakefs.Branch], tmp_path: Path) -> None:
+def test_multipart_upload_range_head_stat_and_copy(
+    sdk: LakeFSClient, repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch], tmp_path: Path
+) -> None:
     make_branch("ingest")
     local = tmp_path / "table.csv"
     local.write_bytes(b"id,text\n" + b"".join(f"{i},row {i}\n".encode() for i in range(1000)))
@@ -56,17 +57,20 @@ def test_multipart_upload_range_head_stat_and_copy(sdk: LakeFSClient, repo: lake
     assert head.status_code == 200 and int(head.headers["Content-Length"]) == local.stat().st_size
     assert head.headers["ETag"].strip('"') == stats.checksum
 
-    copied = sdk.objects_api.copy_object(repo.id, "ingest", "raw/copy.csv",
-                                         ObjectCopyCreation(src_path="raw/table.csv", src_ref="ingest"))
+    copied = sdk.objects_api.copy_object(
+        repo.id, "ingest", "raw/copy.csv", ObjectCopyCreation(src_path="raw/table.csv", src_ref="ingest")
+    )
     assert copied.checksum == stats.checksum and copied.path == "raw/copy.csv"
     sdk.objects_api.update_object_user_metadata(
-        repo.id, "ingest", "raw/copy.csv", lakefs_sdk.UpdateObjectUserMetadata(set={"label": "copy"}))
+        repo.id, "ingest", "raw/copy.csv", lakefs_sdk.UpdateObjectUserMetadata(set={"label": "copy"})
+    )
     assert sdk.objects_api.stat_object(repo.id, "ingest", "raw/copy.csv").metadata == {"label": "copy"}
     assert sdk.objects_api.stat_object(repo.id, "ingest", "raw/copy.csv", user_metadata=False).metadata is None
 
 
-def test_identical_content_is_stored_once(sdk: LakeFSClient, repo: lakefs.Repository,
-                                          make_branch: Callable[..., lakefs.Branch], tmp_path: Path) -> None:
+def test_identical_content_is_stored_once(
+    sdk: LakeFSClient, repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch], tmp_path: Path
+) -> None:
     make_branch("ingest")
     local = tmp_path / "same.bin"
     local.write_bytes(b"same bytes" * 100)
@@ -75,8 +79,9 @@ def test_identical_content_is_stored_once(sdk: LakeFSClient, repo: lakefs.Reposi
     assert first.physical_address == second.physical_address
 
 
-def test_listing_log_and_diff_paging(sdk: LakeFSClient, repo: lakefs.Repository,
-                                     make_branch: Callable[..., lakefs.Branch]) -> None:
+def test_listing_log_and_diff_paging(
+    sdk: LakeFSClient, repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch]
+) -> None:
     branch = make_branch("paged")
     for i in range(12):
         branch.object(f"part-{i:02d}").upload(str(i))
@@ -95,8 +100,11 @@ def test_listing_log_and_diff_paging(sdk: LakeFSClient, repo: lakefs.Repository,
     touched = sdk.refs_api.log_commits(repo.id, "paged", objects=["part-03"], prefixes=["part-1"])
     assert [c.message for c in touched.results] == ["c11", "c10", "c3"]
     assert [c.message for c in sdk.refs_api.log_commits(repo.id, "paged", stop_at="paged~2").results] == [
-        "c11", "c10", "c9"]
-    now = datetime.now(timezone.utc)
+        "c11",
+        "c10",
+        "c9",
+    ]
+    now = datetime.now(UTC)
     assert len(sdk.refs_api.log_commits(repo.id, "paged", since=now - timedelta(hours=1)).results) == 13  # + initial
     assert sdk.refs_api.log_commits(repo.id, "paged", since=now + timedelta(hours=1)).results == []
 
@@ -108,8 +116,9 @@ def test_listing_log_and_diff_paging(sdk: LakeFSClient, repo: lakefs.Repository,
     assert [(d.type, d.path, d.path_type) for d in grouped.results] == [("prefix_changed", "part-", "common_prefix")]
 
 
-def test_merge_variants_and_merge_base(sdk: LakeFSClient, repo: lakefs.Repository,
-                                       make_branch: Callable[..., lakefs.Branch]) -> None:
+def test_merge_variants_and_merge_base(
+    sdk: LakeFSClient, repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch]
+) -> None:
     feature = make_branch("feature")
     feature.object("f.txt").upload("f")
     sdk.commits_api.commit(repo.id, "feature", CommitCreation(message="f"))
@@ -139,18 +148,21 @@ def test_branch_creation_answers_the_commit_id_and_tags(sdk: LakeFSClient, repo:
     assert sdk.tags_api.list_tags(repo.id).results == []
 
 
-def test_branch_protection_rules(sdk: LakeFSClient, repo: lakefs.Repository,
-                                 make_branch: Callable[..., lakefs.Branch]) -> None:
+def test_branch_protection_rules(
+    sdk: LakeFSClient, repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch]
+) -> None:
     response = sdk.repositories_api.get_branch_protection_rules_with_http_info(repo.id)
     assert [r.pattern for r in response.data] == ["main"]  # the default branch, from creation on
     etag = response.headers["ETag"]
 
     with pytest.raises(lakefs_sdk.exceptions.ApiException) as stale:
         sdk.repositories_api.set_branch_protection_rules(
-            repo.id, [BranchProtectionRule(pattern="x")], if_match='"not-the-etag"')
+            repo.id, [BranchProtectionRule(pattern="x")], if_match='"not-the-etag"'
+        )
     assert stale.value.status == 412
     sdk.repositories_api.set_branch_protection_rules(
-        repo.id, [BranchProtectionRule(pattern="main"), BranchProtectionRule(pattern="release-*")], if_match=etag)
+        repo.id, [BranchProtectionRule(pattern="main"), BranchProtectionRule(pattern="release-*")], if_match=etag
+    )
     make_branch("release-1")
     with pytest.raises(lakefs_sdk.exceptions.ForbiddenException):
         sdk.objects_api.delete_objects(repo.id, "release-1", PathList(paths=["x"]))
@@ -164,7 +176,8 @@ def test_branch_protection_rules(sdk: LakeFSClient, repo: lakefs.Repository,
 
 def test_repository_metadata_and_creation_options(sdk: LakeFSClient, repo_name: str) -> None:
     created = sdk.repositories_api.create_repository(
-        RepositoryCreation(name=repo_name, storage_namespace=f"local://{repo_name}", default_branch="trunk"))
+        RepositoryCreation(name=repo_name, storage_namespace=f"local://{repo_name}", default_branch="trunk")
+    )
     assert created.default_branch == "trunk"
     assert [b.id for b in sdk.branches_api.list_branches(repo_name).results] == ["trunk"]
     sdk.internal_api.set_repository_metadata(repo_name, lakefs_sdk.RepositoryMetadataSet(metadata={"team": "ml"}))
@@ -176,13 +189,15 @@ def test_repository_metadata_and_creation_options(sdk: LakeFSClient, repo_name: 
         sdk.repositories_api.create_repository(RepositoryCreation(name="x" + repo_name, storage_namespace="s3://b/"))
     bare = "b" + repo_name[1:]
     sdk.repositories_api.create_repository(
-        RepositoryCreation(name=bare, storage_namespace=f"local://{bare}"), bare=True)
+        RepositoryCreation(name=bare, storage_namespace=f"local://{bare}"), bare=True
+    )
     assert sdk.branches_api.list_branches(bare).results == []
 
 
 def test_read_only_repository_refuses_writes_unless_forced(sdk: LakeFSClient, repo_name: str) -> None:
     sdk.repositories_api.create_repository(
-        RepositoryCreation(name=repo_name, storage_namespace=f"local://{repo_name}", read_only=True))
+        RepositoryCreation(name=repo_name, storage_namespace=f"local://{repo_name}", read_only=True)
+    )
     assert sdk.repositories_api.get_repository(repo_name).read_only is True
     with pytest.raises(lakefs_sdk.exceptions.ForbiddenException):
         sdk.branches_api.create_branch(repo_name, BranchCreation(name="import", source="main"))

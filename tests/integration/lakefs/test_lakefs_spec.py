@@ -18,8 +18,9 @@ def frame(rows: int) -> pd.DataFrame:
     return pd.DataFrame({"id": range(rows), "text": [f"example {i}" for i in range(rows)]})
 
 
-def test_pandas_writes_and_reads_lakefs_paths(repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch],
-                                              storage_options: dict[str, str]) -> None:
+def test_pandas_writes_and_reads_lakefs_paths(
+    repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch], storage_options: dict[str, str]
+) -> None:
     make_branch("pandas")
     df = frame(500)
     df.to_parquet(f"lakefs://{repo.id}/pandas/tables/train.parquet", storage_options=storage_options, index=False)
@@ -33,15 +34,17 @@ def test_pandas_writes_and_reads_lakefs_paths(repo: lakefs.Repository, make_bran
 
 
 def test_writes_to_a_new_branch_create_it_and_main_stays_protected(
-        repo: lakefs.Repository, lakefs_fs: LakeFSFileSystem) -> None:
+    repo: lakefs.Repository, lakefs_fs: LakeFSFileSystem
+) -> None:
     lakefs_fs.pipe(f"lakefs://{repo.id}/auto-branch/x.txt", b"x")  # lakefs-spec creates the branch from main
     assert repo.branch("auto-branch").object("x.txt").exists()
     with pytest.raises(PermissionError):
         lakefs_fs.pipe(f"lakefs://{repo.id}/main/x.txt", b"x")
 
 
-def test_filesystem_calls(repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch],
-                          lakefs_fs: LakeFSFileSystem, tmp_path: Path) -> None:
+def test_filesystem_calls(
+    repo: lakefs.Repository, make_branch: Callable[..., lakefs.Branch], lakefs_fs: LakeFSFileSystem, tmp_path: Path
+) -> None:
     make_branch("fs")
     root = f"lakefs://{repo.id}/fs"
     lakefs_fs.pipe(f"{root}/dir/a.txt", b"aaa")
@@ -57,7 +60,9 @@ def test_filesystem_calls(repo: lakefs.Repository, make_branch: Callable[..., la
     assert lakefs_fs.exists(f"{root}/dir") and lakefs_fs.exists(f"{root}/dir/sub/b.txt")
     assert not lakefs_fs.exists(f"{root}/nope.txt")
     assert sorted(lakefs_fs.ls(f"{root}/dir", detail=False, refresh=True)) == [
-        f"{repo.id}/fs/dir/a.txt", f"{repo.id}/fs/dir/sub/"]
+        f"{repo.id}/fs/dir/a.txt",
+        f"{repo.id}/fs/dir/sub/",
+    ]
     assert lakefs_fs.info(f"{root}/dir/a.txt")["size"] == 3
     # The checksum is the MD5 lakeFS reports, so lakefs-spec skips re-uploading unchanged files.
     assert lakefs_fs.checksum(f"{root}/up.bin") == hashlib.md5(b"local file").hexdigest()
@@ -69,11 +74,13 @@ def test_filesystem_calls(repo: lakefs.Repository, make_branch: Callable[..., la
     assert not lakefs_fs.exists(f"{root}/dir/a.txt")
 
 
-def test_transaction_commits_tags_and_merges(repo: lakefs.Repository, lakefs_fs: LakeFSFileSystem,
-                                             storage_options: dict[str, str]) -> None:
+def test_transaction_commits_tags_and_merges(
+    repo: lakefs.Repository, lakefs_fs: LakeFSFileSystem, storage_options: dict[str, str]
+) -> None:
     with lakefs_fs.transaction(repo.id, "main") as tx:
-        frame(10).to_parquet(f"lakefs://{repo.id}/{tx.branch.id}/tx/data.parquet",
-                             storage_options=storage_options, index=False)
+        frame(10).to_parquet(
+            f"lakefs://{repo.id}/{tx.branch.id}/tx/data.parquet", storage_options=storage_options, index=False
+        )
         lakefs_fs.pipe(f"lakefs://{repo.id}/{tx.branch.id}/tx/notes.txt", b"notes")
         committed = tx.commit("transaction data", metadata={"by": "test"})
         tx.tag(committed, "tx-v1")

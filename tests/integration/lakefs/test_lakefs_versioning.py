@@ -11,8 +11,8 @@ import pytest
 from lakefs.client import Client
 from lakefs.exceptions import ConflictException
 
-from tasks import versioning
-from tasks.versioning import LakeFSURI
+from tasks.services import lakefs as versioning
+from tasks.services.lakefs import LakeFSURI
 
 pytestmark = pytest.mark.integration
 
@@ -35,20 +35,30 @@ def test_data_run_from_branch_to_tag(lakefs_client: Client, repository: str, tmp
 
     raw = tmp_path / "raw.jsonl"
     raw.write_bytes(b'{"text": "hello"}\n' * 500_000)  # 9 MB: more than one 8 MB chunk each way
-    info = versioning.upload_file(lakefs_client, f"lakefs://{repository}/run-42/raw/data.jsonl", raw,
-                                  content_type="application/jsonl", metadata={"source": "test"})
+    info = versioning.upload_file(
+        lakefs_client,
+        f"lakefs://{repository}/run-42/raw/data.jsonl",
+        raw,
+        content_type="application/jsonl",
+        metadata={"source": "test"},
+    )
     assert info.size_bytes == raw.stat().st_size and info.metadata == {"source": "test"}
     frame = pd.DataFrame({"id": [1, 2, 3], "text": ["a", "b", "c"]})
     versioning.upload_dataframe(lakefs_client, LakeFSURI(repository, "run-42", "prepared/train.parquet"), frame)
     assert {c.path for c in versioning.uncommitted_changes(lakefs_client, repository, "run-42")} == {
-        "raw/data.jsonl", "prepared/train.parquet"}
+        "raw/data.jsonl",
+        "prepared/train.parquet",
+    }
 
     first = versioning.commit(lakefs_client, repository, "run-42", "prepare data", {"flow_run": "abc"})
     assert first.created
     assert versioning.commit(lakefs_client, repository, "run-42", "nothing new") == versioning.CommitResult(
-        first.commit_id, created=False)
+        first.commit_id, created=False
+    )
     assert {c.path for c in versioning.diff(lakefs_client, repository, "main", "run-42")} == {
-        "raw/data.jsonl", "prepared/train.parquet"}
+        "raw/data.jsonl",
+        "prepared/train.parquet",
+    }
 
     merged = versioning.merge_into(lakefs_client, repository, "run-42", message="promote data")
     assert merged.created
@@ -58,8 +68,9 @@ def test_data_run_from_branch_to_tag(lakefs_client: Client, repository: str, tmp
 
     pinned = LakeFSURI(repository, "data-v1", "prepared/train.parquet")
     pd.testing.assert_frame_equal(versioning.read_dataframe(lakefs_client, pinned), frame)
-    out = versioning.download_file(lakefs_client, f"lakefs://{repository}/{first.commit_id}/raw/data.jsonl",
-                                   tmp_path / "down" / "data.jsonl")
+    out = versioning.download_file(
+        lakefs_client, f"lakefs://{repository}/{first.commit_id}/raw/data.jsonl", tmp_path / "down" / "data.jsonl"
+    )
     assert out.read_bytes() == raw.read_bytes()
     assert versioning.resolve_commit(lakefs_client, repository, "main~1") != merged.commit_id
     assert versioning.object_exists(lakefs_client, pinned)

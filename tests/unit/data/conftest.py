@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.data.schemas import Record, SourceIssue
+from tasks.ingest.records import Record, SourceIssue
 
 PAIR = {"prompt": "What does the tool do?", "response": "It prepares datasets for fine-tuning runs."}
 
@@ -42,7 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+    def do_GET(self) -> None:
         count = self.calls[self.path] = self.calls.get(self.path, 0) + 1
         if self.path == "/pairs.jsonl":
             self._send(200, self.body)

@@ -7,9 +7,9 @@ import random
 import numpy as np
 import pytest
 
-from tasks.data.dedupe import Deduplicator, MinHasher, exact_key
-from tasks.data.shingles import shingle_hashes, word_hashes
-from tasks.data.schemas import Record
+from tasks.ingest.records import Record
+from tasks.prepare.dedupe import Deduplicator, MinHasher, exact_key
+from tasks.prepare.shingles import shingle_hashes, word_hashes
 
 _RNG = random.Random(7)
 _VOCAB = [f"w{i}" for i in range(3_000)]
@@ -24,8 +24,12 @@ def _doc(rid: str, text: str) -> Record:
 
 
 def _pair(rid: str, prompt: str, response: str) -> Record:
-    return Record("instruction", {"id": rid, "prompt": prompt, "response": response, "source": "s", "meta": "{}"}, "u",
-                  f"row {rid}")
+    return Record(
+        "instruction",
+        {"id": rid, "prompt": prompt, "response": response, "source": "s", "meta": "{}"},
+        "u",
+        f"row {rid}",
+    )
 
 
 BASE = _text(200)
@@ -39,15 +43,18 @@ def _edited(changes: int) -> str:
     return " ".join(words)
 
 
-@pytest.mark.parametrize(("second", "dropped_as"), [
-    (BASE, "exact"),
-    (BASE.upper().replace(" ", "  \n"), "exact"),  # case and whitespace do not count
-    (BASE + ".", "near"),  # punctuation does not count for shingles
-    (_edited(1), "near"),  # 1 word in 200: Jaccard about 0.95
-    (_edited(2), "near"),
-    (_edited(12), None),  # 12 words: about 0.55, not a duplicate
-    (_text(200), None),
-])
+@pytest.mark.parametrize(
+    ("second", "dropped_as"),
+    [
+        (BASE, "exact"),
+        (BASE.upper().replace(" ", "  \n"), "exact"),  # case and whitespace do not count
+        (BASE + ".", "near"),  # punctuation does not count for shingles
+        (_edited(1), "near"),  # 1 word in 200: Jaccard about 0.95
+        (_edited(2), "near"),
+        (_edited(12), None),  # 12 words: about 0.55, not a duplicate
+        (_text(200), None),
+    ],
+)
 def test_duplicates_of_an_earlier_record(second: str, dropped_as: str | None) -> None:
     result = Deduplicator("near", threshold=0.8).filter([_doc("a", BASE), _doc("b", second)])
     assert [r.id for r in result.kept] == (["a"] if dropped_as else ["a", "b"])
@@ -63,7 +70,9 @@ def test_first_occurrence_wins_across_batches_and_kinds_are_separate() -> None:
     assert [r.id for r in first.kept] == ["d1", "p1"]
     assert [r.id for r in second.kept] == ["d3"]
     assert [(r.id, why.split(" (")[0]) for r, why in second.dropped] == [
-        ("d2", "near duplicate of d1"), ("p2", "exact duplicate of p1")]
+        ("d2", "near duplicate of d1"),
+        ("p2", "exact duplicate of p1"),
+    ]
     assert second.kept_rows == [2]
 
 
@@ -92,7 +101,7 @@ def test_signature_similarity_tracks_jaccard() -> None:
 
 
 def test_word_hashes_are_deterministic_and_split_on_punctuation() -> None:
-    assert word_hashes("Hello, hello! héllo") .tolist()[0] == word_hashes("HELLO")[0]
+    assert word_hashes("Hello, hello! héllo").tolist()[0] == word_hashes("HELLO")[0]
     assert len(word_hashes("a-b c_d ünï.x")) == 5  # a, b, c_d, ünï, x
     assert word_hashes("...").tolist() == []
     assert shingle_hashes("", 5).tolist() == [0] and len(shingle_hashes("a b", 5)) == 1

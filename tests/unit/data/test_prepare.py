@@ -11,16 +11,20 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from tasks.data.errors import OutputError
-from tasks.data.prepare import PrepConfig, prepare_dataset
-from tasks.data.schemas import DOCUMENT_SCHEMA, INSTRUCTION_SCHEMA, Record, SourceIssue
-from tasks.data.sources import PYTHON_DOCS_URI, SourceConfig, read_batches
-from tasks.data.synthetic import SyntheticCorpus, plant_pii
+from tasks.ingest.records import DOCUMENT_SCHEMA, INSTRUCTION_SCHEMA, Record, SourceIssue
+from tasks.ingest.sources import PYTHON_DOCS_URI, SourceConfig, read_batches
+from tasks.prepare.errors import OutputError
+from tasks.prepare.pipeline import PrepConfig, prepare_dataset
+from tests.synthetic import SyntheticCorpus, plant_pii
 
-LONG = ("Prepared datasets keep their provenance, drop what is broken, and never leak the questions of the eval "
-        "split into training. ")
-DOC = (LONG + "The corpus part holds documents for retrieval, chunked later by the indexer, and each document keeps "
-       "its title and its source so that answers can cite where they come from.")
+LONG = (
+    "Prepared datasets keep their provenance, drop what is broken, and never leak the questions of the eval "
+    "split into training. "
+)
+DOC = (
+    LONG + "The corpus part holds documents for retrieval, chunked later by the indexer, and each document keeps "
+    "its title and its source so that answers can cite where they come from."
+)
 
 
 def _pair(rid: str, prompt: str, response: str, **extra: object) -> Record:
@@ -40,13 +44,16 @@ def mixed_batches() -> list[list[Record | SourceIssue]]:
     pairs = [_pair(f"p{i}", f"Question number {i} about topic {i * 7}?", f"Answer {i}: {LONG}{i}") for i in range(40)]
     return [
         [*pairs[:20], _doc("d1", DOC), SourceIssue("bad.jsonl", "line 3", "malformed JSON: oops")],
-        [*pairs[20:], _pair("p0", "Same id again?", LONG),  # duplicate id
-         _pair("x1", "Mail me at jane@example.com please?", LONG + " Card 4111 1111 1111 1111."),
-         _pair("x2", "Short?", "ok"),  # quality: too short
-         _pair("x3", "Bad type?", 42),  # invalid
-         _pair("x4", pairs[3].fields["prompt"], pairs[3].fields["response"]),  # exact duplicate of p3
-         _doc("d2", DOC + " Extra words."),  # near duplicate of d1
-         _doc("d3", "\u200b\x00 ")],  # empty after normalization
+        [
+            *pairs[20:],
+            _pair("p0", "Same id again?", LONG),  # duplicate id
+            _pair("x1", "Mail me at jane@example.com please?", LONG + " Card 4111 1111 1111 1111."),
+            _pair("x2", "Short?", "ok"),  # quality: too short
+            _pair("x3", "Bad type?", 42),  # invalid
+            _pair("x4", pairs[3].fields["prompt"], pairs[3].fields["response"]),  # exact duplicate of p3
+            _doc("d2", DOC + " Extra words."),  # near duplicate of d1
+            _doc("d3", "\u200b\x00 "),
+        ],  # empty after normalization
     ]
 
 
@@ -54,8 +61,11 @@ def test_outputs_report_and_quarantine(tmp_path: Path, mixed_batches: list[list[
     config = PrepConfig(eval_fraction=0.2, min_chars=10, max_invalid_fraction=0.1)
     report = prepare_dataset(mixed_batches, config, tmp_path)
 
-    train, evaluation, corpus = (_rows(tmp_path / "prepared" / "train"), _rows(tmp_path / "prepared" / "eval"),
-                                 _rows(tmp_path / "corpus"))
+    train, evaluation, corpus = (
+        _rows(tmp_path / "prepared" / "train"),
+        _rows(tmp_path / "prepared" / "eval"),
+        _rows(tmp_path / "corpus"),
+    )
     assert pq.read_schema(tmp_path / "prepared" / "train" / "part-00000.parquet").names == INSTRUCTION_SCHEMA.names
     assert pq.read_schema(tmp_path / "corpus" / "part-00000.parquet").names == DOCUMENT_SCHEMA.names
     ids = [r["id"] for r in train + evaluation]
@@ -78,8 +88,10 @@ def test_outputs_report_and_quarantine(tmp_path: Path, mixed_batches: list[list[
     assert report.step("validate").dropped == {"invalid": 1}
     assert report.step("dedupe").dropped == {"exact": 1, "near": 1}
     assert {o.path: o.rows for o in report.outputs} == {
-        "prepared/train/part-00000.parquet": len(train), "prepared/eval/part-00000.parquet": len(evaluation),
-        "corpus/part-00000.parquet": 1}
+        "prepared/train/part-00000.parquet": len(train),
+        "prepared/eval/part-00000.parquet": len(evaluation),
+        "corpus/part-00000.parquet": 1,
+    }
 
     lines = [json.loads(line) for line in (tmp_path / "quarantine" / "quarantine.jsonl").read_text().splitlines()]
     assert [(q["stage"], q["uri"], q["location"], q["reason"]) for q in lines] == [
@@ -91,16 +103,29 @@ def test_outputs_report_and_quarantine(tmp_path: Path, mixed_batches: list[list[
     assert lines[3]["record"]["prompt"] == "Same id again?"
 
     markdown = (tmp_path / "report.md").read_text()
-    for needle in ("**Decision: publish.**", "## Steps", "| redact |", "| CARD | 1 |", "## Duplicates",
-                   "| near | 0 | 1 |", "## Quarantine", "bad.jsonl: line 3", "malformed JSON: oops", "## Split"):
+    for needle in (
+        "**Decision: publish.**",
+        "## Steps",
+        "| redact |",
+        "| CARD | 1 |",
+        "## Duplicates",
+        "| near | 0 | 1 |",
+        "## Quarantine",
+        "bad.jsonl: line 3",
+        "malformed JSON: oops",
+        "## Split",
+    ):
         assert needle in markdown, needle
     assert json.loads((tmp_path / "report.json").read_text())["config_hash"] == config.config_hash()
     assert not (tmp_path / ".partial").exists()
 
 
 def test_policy_failure_publishes_nothing(tmp_path: Path) -> None:
-    batch = [_pair("ok", "A fine question here?", LONG), _pair("bad", "Broken?", None),
-             SourceIssue("f.jsonl", "line 9", "malformed JSON: x")]
+    batch = [
+        _pair("ok", "A fine question here?", LONG),
+        _pair("bad", "Broken?", None),
+        SourceIssue("f.jsonl", "line 9", "malformed JSON: x"),
+    ]
     report = prepare_dataset([batch], PrepConfig(max_invalid_fraction=0.5), tmp_path)
     assert not report.decision.proceed
     assert report.decision.reason == "2 of 3 input items are invalid (66.67%), over max_invalid_fraction=50.00%"
@@ -112,8 +137,10 @@ def test_policy_failure_publishes_nothing(tmp_path: Path) -> None:
 
 def test_rerun_replaces_earlier_outputs_and_is_deterministic(tmp_path: Path) -> None:
     def digest() -> dict[str, str]:
-        return {p.relative_to(tmp_path).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(tmp_path.rglob("*.parquet"))}
+        return {
+            p.relative_to(tmp_path).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(tmp_path.rglob("*.parquet"))
+        }
 
     corpus = SyntheticCorpus(seed=3)
     batches = list(corpus.batches(600, 100))
@@ -128,12 +155,16 @@ def test_rerun_replaces_earlier_outputs_and_is_deterministic(tmp_path: Path) -> 
 
 def test_files_roll_over_and_empty_outputs_still_have_a_schema(tmp_path: Path) -> None:
     pairs = [_pair(f"p{i}", f"Distinct question {i} {i * 31}?", f"{LONG} number {i} {i * 17}") for i in range(2_500)]
-    report = prepare_dataset([pairs[:1_200], pairs[1_200:]], PrepConfig(rows_per_file=1_000, eval_fraction=0.0),
-                             tmp_path)
+    report = prepare_dataset(
+        [pairs[:1_200], pairs[1_200:]], PrepConfig(rows_per_file=1_000, eval_fraction=0.0), tmp_path
+    )
     assert [(o.path, o.rows) for o in report.outputs] == [
-        ("prepared/train/part-00000.parquet", 1_000), ("prepared/train/part-00001.parquet", 1_000),
-        ("prepared/train/part-00002.parquet", 500), ("prepared/eval/part-00000.parquet", 0),
-        ("corpus/part-00000.parquet", 0)]
+        ("prepared/train/part-00000.parquet", 1_000),
+        ("prepared/train/part-00001.parquet", 1_000),
+        ("prepared/train/part-00002.parquet", 500),
+        ("prepared/eval/part-00000.parquet", 0),
+        ("corpus/part-00000.parquet", 0),
+    ]
     assert pq.read_schema(tmp_path / "corpus" / "part-00000.parquet").names == DOCUMENT_SCHEMA.names
 
 
@@ -149,8 +180,12 @@ def test_workers_give_the_same_output(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("dedupe", "exact", "near"), [("none", 0, 0), ("exact", 1, 0), ("near", 1, 1)])
 def test_dedupe_modes_in_the_pipeline(tmp_path: Path, dedupe: str, exact: int, near: int) -> None:
-    batch = [_doc("d1", DOC), _doc("d2", DOC), _doc("d3", DOC + " Extra words."),
-             _pair("p1", "A question about datasets?", LONG)]
+    batch = [
+        _doc("d1", DOC),
+        _doc("d2", DOC),
+        _doc("d3", DOC + " Extra words."),
+        _pair("p1", "A question about datasets?", LONG),
+    ]
     report = prepare_dataset([batch], PrepConfig(dedupe=dedupe, eval_fraction=0.5), tmp_path)
     assert report.duplicates["exact"]["document"] == exact and report.duplicates["near"]["document"] == near
     assert report.rows("corpus") == 3 - exact - near
@@ -174,7 +209,7 @@ def test_default_corpus_slice_has_both_kinds_and_no_planted_secret(tmp_path: Pat
     rng = random.Random(11)
     planted: list[str] = []
 
-    def with_secrets(batches):  # noqa: ANN001, ANN202 - a generator over read_batches
+    def with_secrets(batches):
         for batch in batches:
             for item in batch:
                 if isinstance(item, Record) and rng.random() < 0.3:
@@ -193,8 +228,17 @@ def test_default_corpus_slice_has_both_kinds_and_no_planted_secret(tmp_path: Pat
     rows = _rows(tmp_path / "prepared" / "train") + _rows(tmp_path / "prepared" / "eval") + _rows(tmp_path / "corpus")
     text = "\n".join(v for row in rows for v in row.values())
     assert [s for s in planted if s in text or s in written] == []
-    assert set(report.redactions) == {"PRIVATE_KEY", "TOKEN", "API_KEY", "EMAIL", "IBAN", "CARD", "NATIONAL_ID",
-                                      "PHONE", "IP"}
+    assert set(report.redactions) == {
+        "PRIVATE_KEY",
+        "TOKEN",
+        "API_KEY",
+        "EMAIL",
+        "IBAN",
+        "CARD",
+        "NATIONAL_ID",
+        "PHONE",
+        "IP",
+    }
 
 
 def test_output_path_that_is_a_file_raises(tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tasks.data.python_docs import module_files, read_python_docs
-from tasks.data.schemas import Record
-from tasks.data.sources import PYTHON_DOCS_URI, ManifestEntry, SourceConfig, read_source
+from tasks.ingest.records import Record
+from tasks.ingest.sources import PYTHON_DOCS_URI, ManifestEntry, SourceConfig, read_source
+from tasks.ingest.sources.python_docs import module_files, read_python_docs
 
 FAKE_MODULE = '''"""Tools for boom."""
 from pathlib import Path
@@ -87,8 +87,9 @@ def test_modules_are_parsed_not_imported(tmp_path: Path) -> None:
     ]
     detonate = next(r for r in records if r.location.endswith("pkg.boom.detonate"))
     assert detonate.fields["prompt"] == "What does `pkg.boom.detonate` do?"
-    assert detonate.fields["response"] == ("`pkg.boom.detonate(delay: int=3)`\n\n"
-                                           "Make it go boom after ``delay`` seconds.")
+    assert detonate.fields["response"] == (
+        "`pkg.boom.detonate(delay: int=3)`\n\nMake it go boom after ``delay`` seconds."
+    )
     light = next(r for r in records if r.location.endswith("Fuse.light"))
     assert light.fields["response"].startswith("`pkg.boom.Fuse.light(match)`")
     assert json.loads(light.fields["meta"])["qualname"] == "pkg.boom.Fuse.light"
@@ -100,10 +101,16 @@ def test_modules_are_parsed_not_imported(tmp_path: Path) -> None:
 
 
 def test_ids_follow_qualified_names_not_lines(tmp_path: Path) -> None:
-    before = {r.location.split()[-1]: r.id for r in read_python_docs(root=_fake_stdlib(tmp_path / "a"))
-              if isinstance(r, Record) and r.kind == "instruction"}
-    after = {r.location.split()[-1]: r.id for r in read_python_docs(root=_fake_stdlib(tmp_path / "b", 5))
-             if isinstance(r, Record) and r.kind == "instruction"}
+    before = {
+        r.location.split()[-1]: r.id
+        for r in read_python_docs(root=_fake_stdlib(tmp_path / "a"))
+        if isinstance(r, Record) and r.kind == "instruction"
+    }
+    after = {
+        r.location.split()[-1]: r.id
+        for r in read_python_docs(root=_fake_stdlib(tmp_path / "b", 5))
+        if isinstance(r, Record) and r.kind == "instruction"
+    }
     assert before == after and "pkg.boom.Fuse.light" in before
 
 

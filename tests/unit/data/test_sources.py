@@ -10,14 +10,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.data.sources import (
+from tasks.ingest.sources import (
     SourceConfig,
     build_manifest,
     read_batches,
     read_source,
     read_sources,
 )
-from tasks.data.validate import validate_batch
+from tasks.prepare.validate import validate_batch
 
 from .conftest import PAIR, split_items, write_jsonl
 
@@ -34,7 +34,9 @@ def test_jsonl_records_carry_kind_uri_and_line(tmp_path: Path) -> None:
     records, issues = _read(path)
     assert issues == []
     assert [(r.kind, r.id, r.uri, r.location) for r in records] == [
-        ("instruction", "p1", str(path), "line 1"), ("document", "d1", str(path), "line 2")]
+        ("instruction", "p1", str(path), "line 1"),
+        ("document", "d1", str(path), "line 2"),
+    ]
     assert records[0].fields == {**PAIR, "id": "p1"}
 
 
@@ -42,15 +44,18 @@ def test_json_array_of_objects(tmp_path: Path) -> None:
     path = tmp_path / "a.json"
     path.write_text(json.dumps([{**PAIR, "id": "p1"}, {"text": "A document.", "id": "d1"}]), encoding="utf-8")
     records, issues = _read(path)
-    assert [(r.kind, r.id, r.location) for r in records] == [("instruction", "p1", "record 1"),
-                                                             ("document", "d1", "record 2")]
+    assert [(r.kind, r.id, r.location) for r in records] == [
+        ("instruction", "p1", "record 1"),
+        ("document", "d1", "record 2"),
+    ]
     assert issues == []
 
 
 def test_csv_rows_with_empty_cells_as_missing(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
-    path.write_text('id,prompt,response,meta\np1,"Q, with comma",An answer.,\np2,Q2,"multi\nline",{}\n',
-                    encoding="utf-8")
+    path.write_text(
+        'id,prompt,response,meta\np1,"Q, with comma",An answer.,\np2,Q2,"multi\nline",{}\n', encoding="utf-8"
+    )
     records, issues = _read(path)
     assert issues == []
     assert [(r.id, r.location) for r in records] == [("p1", "line 2"), ("p2", "line 4")]
@@ -64,21 +69,27 @@ def test_parquet_rows(tmp_path: Path) -> None:
     records, issues = _read(path)
     assert issues == []
     assert [(r.kind, r.id, r.location, r.fields["response"]) for r in records] == [
-        ("instruction", "p1", "row 1", "A1"), ("instruction", "p2", "row 2", "A2")]
+        ("instruction", "p1", "row 1", "A1"),
+        ("instruction", "p2", "row 2", "A2"),
+    ]
 
 
-@pytest.mark.parametrize(("name", "content", "title"), [
-    ("notes.txt", "Plain text\nover lines.", "notes"),
-    ("guide.md", "Intro line\n\n# The Guide\n\nBody.", "The Guide"),
-    ("plain.md", "No heading here.", "plain"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "title"),
+    [
+        ("notes.txt", "Plain text\nover lines.", "notes"),
+        ("guide.md", "Intro line\n\n# The Guide\n\nBody.", "The Guide"),
+        ("plain.md", "No heading here.", "plain"),
+    ],
+)
 def test_text_and_markdown_files_are_one_document_each(tmp_path: Path, name: str, content: str, title: str) -> None:
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
     records, issues = _read(path)
     assert issues == []
     assert [(r.kind, r.location, r.fields) for r in records] == [
-        ("document", "file", {"title": title, "text": content})]
+        ("document", "file", {"title": title, "text": content})
+    ]
 
 
 def test_folder_is_read_recursively_in_sorted_order_skipping_hidden(tmp_path: Path) -> None:
@@ -98,16 +109,20 @@ def test_folder_is_read_recursively_in_sorted_order_skipping_hidden(tmp_path: Pa
 def test_saved_hugging_face_dataset_by_prefix_and_inside_a_folder(tmp_path: Path) -> None:
     import datasets
 
-    splits = datasets.DatasetDict({
-        "train": datasets.Dataset.from_dict({"id": ["h1", "h2"], "prompt": ["Q1", "Q2"], "response": ["A1", "A2"]}),
-        "test": datasets.Dataset.from_dict({"id": ["h3"], "text": ["A document."]}),
-    })
+    splits = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict({"id": ["h1", "h2"], "prompt": ["Q1", "Q2"], "response": ["A1", "A2"]}),
+            "test": datasets.Dataset.from_dict({"id": ["h3"], "text": ["A document."]}),
+        }
+    )
     splits.save_to_disk(str(tmp_path / "data" / "hf"))
     records, issues = _read(f"hf:{tmp_path / 'data' / 'hf'}")
     assert issues == []
     assert sorted((r.kind, r.id, r.location) for r in records) == [
-        ("document", "h3", "split test, row 1"), ("instruction", "h1", "split train, row 1"),
-        ("instruction", "h2", "split train, row 2")]
+        ("document", "h3", "split test, row 1"),
+        ("instruction", "h1", "split train, row 1"),
+        ("instruction", "h2", "split train, row 2"),
+    ]
     from_folder, issues = _read(tmp_path / "data")  # found by its marker files, not read as loose files
     assert issues == [] and sorted(r.id for r in from_folder) == ["h1", "h2", "h3"]
 
@@ -135,7 +150,10 @@ def test_bad_jsonl_lines_become_issues_and_the_rest_survives(tmp_path: Path) -> 
     records, issues = _read(path)
     assert [r.id for r in records] == ["ok-1", "ok-2"]
     assert [(i.uri, i.location) for i in issues] == [
-        (str(path), "line 2"), (str(path), "line 3"), (str(path), "line 4")]
+        (str(path), "line 2"),
+        (str(path), "line 3"),
+        (str(path), "line 4"),
+    ]
     assert issues[0].reason == "malformed JSON: Unterminated string starting at column 12"
     assert issues[1].reason == "expected a JSON object, got array"
     assert issues[2].reason.startswith("cannot tell the record kind") and "title" in issues[2].reason
@@ -144,13 +162,17 @@ def test_bad_jsonl_lines_become_issues_and_the_rest_survives(tmp_path: Path) -> 
 
 def test_wrong_types_missing_fields_and_invalid_utf8_are_quarantined_with_file_line_and_reason(tmp_path: Path) -> None:
     path = tmp_path / "types.jsonl"
-    path.write_bytes(b"\n".join([
-        json.dumps({**PAIR, "id": "good"}).encode(),
-        json.dumps({"id": "t", "prompt": 42, "response": "x"}).encode(),
-        json.dumps({"id": "m", "prompt": "only a prompt"}).encode(),
-        b'{"id": "u", "prompt": "caf\xc3 bad", "response": "x"}',
-        json.dumps({**PAIR, "id": "good-2"}).encode(),
-    ]))
+    path.write_bytes(
+        b"\n".join(
+            [
+                json.dumps({**PAIR, "id": "good"}).encode(),
+                json.dumps({"id": "t", "prompt": 42, "response": "x"}).encode(),
+                json.dumps({"id": "m", "prompt": "only a prompt"}).encode(),
+                b'{"id": "u", "prompt": "caf\xc3 bad", "response": "x"}',
+                json.dumps({**PAIR, "id": "good-2"}).encode(),
+            ]
+        )
+    )
     records, issues = _read(path)
     assert issues == []
     valid, bad = validate_batch(records)
@@ -162,19 +184,22 @@ def test_wrong_types_missing_fields_and_invalid_utf8_are_quarantined_with_file_l
     ]
 
 
-@pytest.mark.parametrize(("name", "content", "reason"), [
-    ("empty.jsonl", b"", "empty file"),
-    ("blank.jsonl", b"\n  \n\n", "empty file: no records in it"),
-    ("empty.json", b"[]", "empty file: no records in it"),
-    ("binary.jsonl", b'{"a": 1}\n\x00\x01\x02\xff', "binary file: NUL bytes in the first 8,192 bytes"),
-    ("binary.csv", b"\x89PNG\r\n\x1a\n\x00\x00", "binary file"),
-    ("data.xml", b"<a/>", "unsupported extension '.xml'"),
-    ("noext", b"{}", "unsupported extension '(none)'"),
-    ("fake.parquet", b"id,prompt\n1,2\n", "not a Parquet file (no PAR1 magic bytes)"),
-    ("broken.parquet", b"PAR1 this is not really parquet PAR1", "not a readable Parquet file"),
-    ("object.json", b'{"prompt": "p", "response": "r"}', "expected a JSON array of objects"),
-    ("header-only.csv", b"prompt,response\n", "empty file: no records in it"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("empty.jsonl", b"", "empty file"),
+        ("blank.jsonl", b"\n  \n\n", "empty file: no records in it"),
+        ("empty.json", b"[]", "empty file: no records in it"),
+        ("binary.jsonl", b'{"a": 1}\n\x00\x01\x02\xff', "binary file: NUL bytes in the first 8,192 bytes"),
+        ("binary.csv", b"\x89PNG\r\n\x1a\n\x00\x00", "binary file"),
+        ("data.xml", b"<a/>", "unsupported extension '.xml'"),
+        ("noext", b"{}", "unsupported extension '(none)'"),
+        ("fake.parquet", b"id,prompt\n1,2\n", "not a Parquet file (no PAR1 magic bytes)"),
+        ("broken.parquet", b"PAR1 this is not really parquet PAR1", "not a readable Parquet file"),
+        ("object.json", b'{"prompt": "p", "response": "r"}', "expected a JSON array of objects"),
+        ("header-only.csv", b"prompt,response\n", "empty file: no records in it"),
+    ],
+)
 def test_bad_files_give_one_clear_issue(tmp_path: Path, name: str, content: bytes, reason: str) -> None:
     path = tmp_path / name
     path.write_bytes(content)
@@ -197,7 +222,8 @@ def test_oversized_records_are_skipped_without_losing_neighbours(tmp_path: Path)
     assert [r.id for r in records] == ["1", "3"]
     size = len(json.dumps(big)) + 1  # with its newline
     assert [(i.location, i.reason) for i in issues] == [
-        ("line 2", f"record is {size:,} bytes, over max_record_bytes=1,024")]
+        ("line 2", f"record is {size:,} bytes, over max_record_bytes=1,024")
+    ]
 
     array = tmp_path / "a.json"
     array.write_text(json.dumps([{**PAIR, "id": "1"}, big, {**PAIR, "id": "3"}]), encoding="utf-8")
@@ -212,12 +238,16 @@ def test_oversized_records_are_skipped_without_losing_neighbours(tmp_path: Path)
 
 def test_json_array_skips_bad_elements_and_reports_where(tmp_path: Path) -> None:
     path = tmp_path / "a.json"
-    path.write_text('[{"id": "1", "prompt": "p", "response": "r"}, 7, {"id": "x", "prompt": ,},'
-                    ' {"id": "4", "text": "t"}]', encoding="utf-8")
+    path.write_text(
+        '[{"id": "1", "prompt": "p", "response": "r"}, 7, {"id": "x", "prompt": ,}, {"id": "4", "text": "t"}]',
+        encoding="utf-8",
+    )
     records, issues = _read(path)
     assert [r.id for r in records] == ["1", "4"]
     assert [(i.location, i.reason.split(":")[0]) for i in issues] == [
-        ("record 2", "expected a JSON object, got integer"), ("record 3", "malformed JSON")]
+        ("record 2", "expected a JSON object, got integer"),
+        ("record 3", "malformed JSON"),
+    ]
 
 
 def test_json_array_not_closed(tmp_path: Path) -> None:
@@ -226,7 +256,8 @@ def test_json_array_not_closed(tmp_path: Path) -> None:
     records, issues = _read(path)
     assert [r.id for r in records] == ["1"]
     assert [(i.location, i.reason) for i in issues] == [
-        ("record 2", "malformed JSON: the record is not closed before the end of the file")]
+        ("record 2", "malformed JSON: the record is not closed before the end of the file")
+    ]
 
 
 def test_csv_row_with_wrong_field_count(tmp_path: Path) -> None:
@@ -235,7 +266,9 @@ def test_csv_row_with_wrong_field_count(tmp_path: Path) -> None:
     records, issues = _read(path)
     assert [r.id for r in records] == ["1", "4"]
     assert [(i.location, i.reason) for i in issues] == [
-        ("line 3", "row has 2 fields, the header has 3"), ("line 4", "row has 4 fields, the header has 3")]
+        ("line 3", "row has 2 fields, the header has 3"),
+        ("line 4", "row has 4 fields, the header has 3"),
+    ]
 
 
 # ---------------------------------------------------------------- HTTP(S)
@@ -245,7 +278,8 @@ def test_url_records(http_base: str) -> None:
     records, issues = _read(f"{http_base}/pairs.jsonl")
     assert issues == []
     assert [(r.id, r.uri, r.location) for r in records] == [
-        (f"web-{i}", f"{http_base}/pairs.jsonl", f"line {i + 1}") for i in range(3)]
+        (f"web-{i}", f"{http_base}/pairs.jsonl", f"line {i + 1}") for i in range(3)
+    ]
 
 
 def test_url_format_from_content_type(http_base: str) -> None:
@@ -256,7 +290,8 @@ def test_url_404_is_an_issue_without_retries(http_base: str, handler_calls: dict
     records, issues = _read(f"{http_base}/missing.jsonl", http_retries=3, http_backoff_s=0)
     assert records == []
     assert [(i.uri, i.location, i.reason) for i in issues] == [
-        (f"{http_base}/missing.jsonl", "request", "HTTP 404 Not Found")]
+        (f"{http_base}/missing.jsonl", "request", "HTTP 404 Not Found")
+    ]
     assert handler_calls["/missing.jsonl"] == 1
 
 
@@ -297,8 +332,9 @@ def test_limit_counts_records_over_all_sources(tmp_path: Path) -> None:
 
 def test_batches_hold_batch_size_records_and_carry_issues(tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"
-    path.write_text("".join([json.dumps({**PAIR, "id": str(i)}) + "\n" for i in range(5)]) + "not json\n",
-                    encoding="utf-8")
+    path.write_text(
+        "".join([json.dumps({**PAIR, "id": str(i)}) + "\n" for i in range(5)]) + "not json\n", encoding="utf-8"
+    )
     batches = list(read_batches([path], SourceConfig(batch_size=2)))
     assert [[getattr(x, "id", "issue") for x in b] for b in batches] == [["0", "1"], ["2", "3"], ["4", "issue"]]
 
@@ -309,11 +345,18 @@ def test_manifest_has_checksum_counts_and_time(tmp_path: Path, http_base: str) -
     bad.write_text('{"id": "3", "prompt": "p", "response": "r"}\n{oops\n', encoding="utf-8")
     manifest = build_manifest([good, bad, f"{http_base}/pairs.jsonl"])
     assert [(e.uri, e.records, e.issues, e.complete) for e in manifest.entries] == [
-        (str(good), 2, 0, True), (str(bad), 1, 1, True), (f"{http_base}/pairs.jsonl", 3, 0, True)]
+        (str(good), 2, 0, True),
+        (str(bad), 1, 1, True),
+        (f"{http_base}/pairs.jsonl", 3, 0, True),
+    ]
     assert manifest.entries[0].sha256 == hashlib.sha256(good.read_bytes()).hexdigest()
     assert manifest.entries[0].bytes == good.stat().st_size
-    assert manifest.entries[2].sha256 == hashlib.sha256(b"".join(
-        json.dumps({**PAIR, "id": f"web-{i}"}).encode() + b"\n" for i in range(3))).hexdigest()
+    assert (
+        manifest.entries[2].sha256
+        == hashlib.sha256(
+            b"".join(json.dumps({**PAIR, "id": f"web-{i}"}).encode() + b"\n" for i in range(3))
+        ).hexdigest()
+    )
     assert all(e.seconds >= 0 and e.started_at.tzinfo is not None for e in manifest.entries)
     assert (manifest.records, manifest.issues) == (6, 1)
 

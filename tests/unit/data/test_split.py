@@ -6,20 +6,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.data.schemas import Record
-from tasks.data.split import Decontaminator, assign_splits, split_of
+from tasks.ingest.records import Record
+from tasks.prepare.split import Decontaminator, assign_splits, split_of
 
 _IDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=24)
 
 
 def _pair(rid: str, prompt: str, response: str = "An answer.") -> Record:
-    return Record("instruction", {"id": rid, "prompt": prompt, "response": response, "source": "s", "meta": "{}"},
-                  "u", f"row {rid}")
+    return Record(
+        "instruction",
+        {"id": rid, "prompt": prompt, "response": response, "source": "s", "meta": "{}"},
+        "u",
+        f"row {rid}",
+    )
 
 
 @settings(max_examples=200, deadline=None)
-@given(old=st.lists(_IDS, max_size=60, unique=True), new=st.lists(_IDS, max_size=60, unique=True),
-       fraction=st.floats(0.0, 0.5), seed=st.text(min_size=1, max_size=8))
+@given(
+    old=st.lists(_IDS, max_size=60, unique=True),
+    new=st.lists(_IDS, max_size=60, unique=True),
+    fraction=st.floats(0.0, 0.5),
+    seed=st.text(min_size=1, max_size=8),
+)
 def test_adding_records_never_moves_old_ones(old: list[str], new: list[str], fraction: float, seed: str) -> None:
     records = [_pair(i, "q") for i in old]
     before = assign_splits(records, fraction, seed)
@@ -49,25 +57,32 @@ def test_split_fraction_order_and_seed() -> None:
     assert [r.id for r in train] == [i for i in ids[:200] if split_of(i, 0.3) == "train"]
 
 
-QUESTION = ("Given the quarterly sales figures for the northern and southern regions listed below, which region grew "
-            "faster over the year and by how many percentage points did its growth exceed the other region")
-ANSWER = ("The northern region grew faster: its sales rose by eleven percent against eight percent in the south, so "
-          "its growth exceeded the southern region's by three percentage points over the year.")
+QUESTION = (
+    "Given the quarterly sales figures for the northern and southern regions listed below, which region grew "
+    "faster over the year and by how many percentage points did its growth exceed the other region"
+)
+ANSWER = (
+    "The northern region grew faster: its sales rose by eleven percent against eight percent in the south, so "
+    "its growth exceeded the southern region's by three percentage points over the year."
+)
 
 
-@pytest.mark.parametrize(("prompt", "response", "reason"), [
-    (QUESTION, "A different answer altogether.", "prompt is the same as train record t1"),
-    ("  " + QUESTION.upper() + " ", "Another answer.", "prompt is the same as train record t1"),
-    (QUESTION.replace("listed below", "shown below"), ANSWER,
-     "near-duplicates train record t1 (estimated Jaccard"),
-    ("Which region grew faster?", ANSWER[:60] + " Nothing else in common here at all, really.", None),
-    ("What does `json.loads` do?", "Parse a JSON document.", None),  # another function, no leak
-])
+@pytest.mark.parametrize(
+    ("prompt", "response", "reason"),
+    [
+        (QUESTION, "A different answer altogether.", "prompt is the same as train record t1"),
+        ("  " + QUESTION.upper() + " ", "Another answer.", "prompt is the same as train record t1"),
+        (QUESTION.replace("listed below", "shown below"), ANSWER, "near-duplicates train record t1 (estimated Jaccard"),
+        ("Which region grew faster?", ANSWER[:60] + " Nothing else in common here at all, really.", None),
+        ("What does `json.loads` do?", "Parse a JSON document.", None),  # another function, no leak
+    ],
+)
 def test_decontamination(prompt: str, response: str, reason: str | None) -> None:
     decontaminator = Decontaminator(threshold=0.7)
     eval_record = _pair("e1", prompt, response)
-    decontaminator.add([_pair("t1", QUESTION, ANSWER), _pair("t2", "What does `json.dumps` do?", "Serialize.")],
-                       ["train", "train"])
+    decontaminator.add(
+        [_pair("t1", QUESTION, ANSWER), _pair("t2", "What does `json.dumps` do?", "Serialize.")], ["train", "train"]
+    )
     decontaminator.add([eval_record], ["eval"])
     reasons = decontaminator.contaminated()
     if reason is None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tasks.data.quality import QualityBounds, failed_filter
-from tasks.data.schemas import main_text
-from tasks.data.shingles import shingle_hashes
-from tasks.data.synthetic import SyntheticCorpus
+from tasks.ingest.records import main_text
+from tasks.prepare.quality import QualityBounds, failed_filter
+from tasks.prepare.shingles import shingle_hashes
+from tests.synthetic import SyntheticCorpus
 
 
 def test_same_seed_same_corpus_and_truth() -> None:

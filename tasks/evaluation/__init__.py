@@ -1,1 +1,0 @@
-"""Evaluation: metrics through local `evaluate` modules, safety probes, and the promotion gate."""

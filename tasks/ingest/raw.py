@@ -1,0 +1,185 @@
+"""Raw ingestion on lakeFS: every record and source issue committed as read, before any processing.
+
+    ingest_raw        read the sources, write every record and issue (JSON lines, gzip) plus the source
+                      manifest to a run branch, commit, tag `raw-<content hash>`
+    read_raw_batches  the raw file back, as the batches the preparation takes
+
+Content-addressed through the tag: the same raw bytes give the same raw commit. No Prefect here.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import lakefs
+from lakefs.client import Client
+from lakefs.exceptions import NotFoundException
+from pydantic import BaseModel
+
+from tasks.ingest.records import Record, SourceIssue
+from tasks.ingest.sources import SourceConfig, SourceManifest, read_batches
+from tasks.services import lakefs as versioning
+
+MAIN = "main"
+RAW_RECORDS = "records.jsonl.gz"
+
+
+class RawRef(BaseModel):
+    """A raw ingestion committed to lakeFS."""
+
+    repository: str
+    commit: str
+    prefix: str  # raw/<content hash>/
+    records: int
+    issues: int
+    content_sha256: str
+    reused: bool = False
+
+    @property
+    def records_path(self) -> str:
+        return f"{self.prefix}{RAW_RECORDS}"
+
+
+def tag_commit(client: Client, repository: str, tag: str) -> lakefs.Commit | None:
+    try:
+        return lakefs.Reference(repository, tag, client=client).get_commit()
+    except NotFoundException:
+        return None
+
+
+def _item_json(item: Record | SourceIssue) -> dict[str, Any]:
+    if isinstance(item, Record):
+        return {"item": "record", "kind": item.kind, "fields": item.fields, "uri": item.uri, "location": item.location}
+    return {"item": "issue", "uri": item.uri, "location": item.location, "reason": item.reason, "excerpt": item.excerpt}
+
+
+def _item_from_json(data: dict[str, Any]) -> Record | SourceIssue:
+    if data["item"] == "record":
+        return Record(kind=data["kind"], fields=data["fields"], uri=data["uri"], location=data["location"])
+    return SourceIssue(data["uri"], data["location"], data["reason"], data.get("excerpt", ""))
+
+
+def write_raw_records(sources: list[str], config: SourceConfig, path: Path) -> tuple[SourceManifest, int, int, str]:
+    """Stream every record and issue the sources yield into a gzip JSON-lines file.
+
+    Returns (manifest, records, issues, sha256 of the uncompressed lines).
+    """
+    entries: list = []
+    digest = hashlib.sha256()
+    records = issues = 0
+    # mtime=0: the same content gives the same compressed bytes
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+        for batch in read_batches(sources, config, manifest=entries):
+            for item in batch:
+                # ASCII escapes keep lone surrogates (invalid UTF-8 kept for validation to report) intact
+                line = (json.dumps(_item_json(item), ensure_ascii=True, default=str) + "\n").encode()
+                digest.update(line)
+                out.write(line)
+                if isinstance(item, Record):
+                    records += 1
+                else:
+                    issues += 1
+    return SourceManifest(entries=entries), records, issues, digest.hexdigest()
+
+
+def read_raw_batches(path: Path, batch_size: int) -> Iterator[list[Record | SourceIssue]]:
+    """The raw file back as batches of records and issues, in the order they were read."""
+    batch: list[Record | SourceIssue] = []
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            batch.append(_item_from_json(json.loads(line)))
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def ingest_raw(
+    client: Client,
+    repository: str,
+    sources: list[str],
+    config: SourceConfig,
+    *,
+    flow_run: dict[str, str],
+    workdir: Path,
+) -> tuple[RawRef, SourceManifest]:
+    """Commit the sources' records as read, with their manifest, before any processing."""
+    records_file = workdir / RAW_RECORDS
+    manifest, records, issues, sha = write_raw_records(sources, config, records_file)
+    tag = f"raw-{sha[:16]}"
+    prefix = f"raw/{sha[:16]}/"
+    existing = tag_commit(client, repository, tag)
+    if existing is not None:
+        return RawRef(
+            repository=repository,
+            commit=existing.id,
+            prefix=prefix,
+            records=records,
+            issues=issues,
+            content_sha256=sha,
+            reused=True,
+        ), manifest
+
+    branch = f"ingest-{sha[:12]}"
+    versioning.create_run_branch(client, repository, branch, source=MAIN, exist_ok=True)
+    manifest_file = workdir / "manifest.json"
+    manifest_file.write_text(
+        json.dumps(
+            {
+                "sources": sources,
+                "content_sha256": sha,
+                "records": records,
+                "issues": issues,
+                **json.loads(manifest.model_dump_json()),
+            },
+            indent=2,
+        )
+    )
+    versioning.upload_file(
+        client,
+        versioning.LakeFSURI(repository, branch, prefix + RAW_RECORDS),
+        records_file,
+        content_type="application/gzip",
+    )
+    versioning.upload_file(
+        client,
+        versioning.LakeFSURI(repository, branch, prefix + "manifest.json"),
+        manifest_file,
+        content_type="application/json",
+    )
+    result = versioning.commit(
+        client,
+        repository,
+        branch,
+        f"ingest {records} records from {len(sources)} source(s)",
+        metadata={
+            "llmops.stage": "ingest",
+            "llmops.content_sha256": sha,
+            "llmops.records": str(records),
+            "llmops.issues": str(issues),
+            "llmops.sources": json.dumps(sources)[:4000],
+            "llmops.ingested_at": datetime.now(UTC).isoformat(),
+            **flow_run,
+        },
+    )
+    versioning.tag(client, repository, tag, result.commit_id, exist_ok=True)
+    return RawRef(
+        repository=repository,
+        commit=result.commit_id,
+        prefix=prefix,
+        records=records,
+        issues=issues,
+        content_sha256=sha,
+    ), manifest
+
+
+def new_workdir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="llmops-data-")

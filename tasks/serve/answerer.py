@@ -1,0 +1,111 @@
+"""Ask: retrieve through the serving alias and answer with the champion (no Prefect).
+
+The champion model and the serving index are loaded once (`Answerer`) for many questions; each
+answer carries the hits it was given. `held_out_questions` samples the champion's eval prompts,
+the demo traffic of `llmops replay`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from lakefs.client import Client
+from pydantic import BaseModel
+
+from llmops.errors import LLMOpsError
+from tasks.services import lakefs as versioning
+from tasks.services import milvus as milvus_service
+from tasks.services.mlflow import CHAMPION
+from tasks.train import Lineage, generate, load_version
+
+
+class Hit(BaseModel):
+    chunk_id: int
+    doc_id: str
+    title: str
+    score: float
+
+
+class AskResult(BaseModel):
+    question: str
+    answer: str
+    hits: list[Hit]
+    model: str
+    model_version: str
+    collection: str
+    latency_ms: float
+    at: datetime
+
+
+class Answerer:
+    """The champion model and the serving index, loaded once for many questions."""
+
+    def __init__(
+        self,
+        mlflow: Any,
+        milvus: Any,
+        model_name: str,
+        index_alias: str,
+        embed: Callable[[list[str]], np.ndarray],
+        workdir: Path,
+        top_k: int = 4,
+        max_new_tokens: int = 64,
+    ) -> None:
+        version = mlflow.get_model_version_by_alias(model_name, CHAMPION)
+        self.model, self.tokenizer, self.template = load_version(mlflow, model_name, version.version, workdir)
+        self.model_name, self.version = model_name, str(version.version)
+        self.milvus, self.alias, self.embed = milvus, index_alias, embed
+        collection = milvus_service.alias_target(milvus, index_alias)
+        if collection is None:
+            raise LLMOpsError(
+                f"the serving index alias {index_alias!r} does not exist yet: a lifecycle run whose "
+                "candidate passes the gate creates it (make run, or llmops run lifecycle)"
+            )
+        self.collection = collection
+        self.top_k, self.max_new_tokens = top_k, max_new_tokens
+
+    def ask(self, questions: Sequence[str]) -> list[AskResult]:
+        t0 = time.perf_counter()
+        vectors = self.embed(list(questions))
+        found = milvus_service.search(self.milvus, self.alias, vectors, self.top_k)
+        answers = generate(
+            self.model, self.tokenizer, list(questions), max_new_tokens=self.max_new_tokens, template=self.template
+        )
+        per_request_ms = 1000 * (time.perf_counter() - t0) / max(len(questions), 1)
+        now = datetime.now(UTC)
+        return [
+            AskResult(
+                question=q,
+                answer=a.strip(),
+                model=self.model_name,
+                model_version=self.version,
+                collection=self.collection,
+                latency_ms=round(per_request_ms, 1),
+                at=now,
+                hits=[
+                    Hit(
+                        chunk_id=int(h["id"]),
+                        doc_id=str(h["doc_id"]),
+                        title=str(h.get("title", "")),
+                        score=float(h["score"]),
+                    )
+                    for h in hits
+                ],
+            )
+            for q, a, hits in zip(questions, answers, found, strict=True)
+        ]
+
+
+def held_out_questions(lakefs_client: Client, mlflow: Any, model_name: str, n: int) -> list[str]:
+    """Prompts of the champion's eval split: questions the model was not trained on (demo traffic)."""
+    lineage = Lineage.from_tags(mlflow.get_model_version_by_alias(model_name, CHAMPION).tags)
+    prompts = versioning.read_dataframes(
+        lakefs_client, lineage.lakefs_repository, lineage.lakefs_commit, [lineage.eval_path]
+    )["prompt"].astype(str)
+    # a seeded random sample: the split's files are ordered by source, so the first rows are one topic
+    return prompts.sample(n=min(n, len(prompts)), random_state=0).tolist()

@@ -1,0 +1,50 @@
+"""Prefect tasks of the train stage: thin wrappers over tasks/train/run.py."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_link_artifact
+
+from llmops import clients
+from llmops.settings import load_settings
+from tasks.prepare import DatasetRef
+from tasks.shared.tasks import flow_run_metadata, transient_only
+from tasks.train.config import FinetuneConfig
+from tasks.train.register import Candidate
+from tasks.train.run import finetune_and_register
+
+EXPERIMENT = "llmops-finetune"
+
+
+@task(retries=1, retry_delay_seconds=10, retry_condition_fn=transient_only)
+def train_and_register(
+    dataset: DatasetRef, config: FinetuneConfig, model_name: str, canaries: int = 0, canary_seed: int = 0
+) -> Candidate:
+    """Fine-tune a LoRA adapter on the dataset (resuming a crashed run) and register it in MLflow."""
+    settings = load_settings()
+    mlflow = clients.mlflow_client(settings)
+    logger = get_run_logger()
+    candidate = finetune_and_register(
+        clients.lakefs_client(settings),
+        mlflow,
+        dataset,
+        config,
+        model_name=model_name,
+        experiment=EXPERIMENT,
+        state_dir=settings.storage.state_dir,
+        flow_run=flow_run_metadata(),
+        canaries=canaries,
+        canary_seed=canary_seed,
+        log=logger.info,
+    )
+    run_url = (
+        f"{settings.mlflow.base_url}/#/experiments/{mlflow.get_run(candidate.run_id).info.experiment_id}"
+        f"/runs/{candidate.run_id}"
+    )
+    create_link_artifact(
+        key="finetune-run",
+        link=run_url,
+        link_text=f"MLflow run of {model_name} v{candidate.version}"
+        + (" (reused: same data and config)" if candidate.reused else ""),
+    )
+    return candidate
