@@ -1,7 +1,8 @@
 """The whole lifecycle cold, then rerun with unchanged data and config (goal: rerun <= 0.1 of cold).
 
 Starts its own local stack in a temporary state directory on free ports and runs `lifecycle_flow`
-in-process twice with the deployment's defaults from prefect.yaml (the built-in corpus).
+in-process twice with the deployment's parameters (deployments/profiles/cpu-tiny.yaml, the built-in
+corpus): ingest, prepare, index, pretrain, fine-tune, evaluate, release.
 
     python benchmarks/bench_lifecycle.py [--out results.json] [--max-steps 300]
 """
@@ -28,7 +29,7 @@ from tests.conftest import isolated_env
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--max-steps", type=int, default=300, help="fine-tuning steps (prefect.yaml uses 300)")
+    parser.add_argument("--max-steps", type=int, default=0, help="fine-tuning steps (default: the profile's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.update(isolated_env(Path(tmp) / "state"))
@@ -37,14 +38,13 @@ def main() -> None:
         try:
             settings = load_settings()
             use_stack(settings)
+            from deployments.profiles import load_profile
             from flows.lifecycle import lifecycle_flow
-            from tasks.evaluate import EvalConfig
-            from tasks.train.config import FinetuneConfig
 
-            params = dict(
-                finetune=FinetuneConfig(max_steps=args.max_steps, learning_rate=0.002),
-                eval_config=EvalConfig(max_examples=64, max_new_tokens=48),
-            )
+            # what the lifecycle deployment runs: the CPU profile of deployments/profiles/cpu-tiny.yaml
+            params = load_profile("cpu-tiny")
+            if args.max_steps:
+                params["finetune"] = {**params["finetune"], "max_steps": args.max_steps}
             t0 = time.perf_counter()
             first = lifecycle_flow(**params)
             cold = time.perf_counter() - t0

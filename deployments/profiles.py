@@ -26,11 +26,13 @@ def parameter_models() -> dict[str, type[BaseModel]]:
     from tasks.index import IndexConfig
     from tasks.ingest import SourceConfig
     from tasks.prepare import PrepConfig
+    from tasks.pretrain import PretrainConfig
     from tasks.train import FinetuneConfig
 
     return {
         "source_config": SourceConfig,
         "prep_config": PrepConfig,
+        "pretrain_config": PretrainConfig,
         "finetune": FinetuneConfig,
         "eval_config": EvalConfig,
         "policy": GatePolicy,

@@ -194,7 +194,7 @@ def rollback(
     typer.echo(f"{model}: champion -> {move.champion} (previous: {move.previous or 'none'})")
 
 
-def _answerer(settings: Settings, model: str, alias: str, top_k: int, workdir: str):
+def _answerer(settings: Settings, model: str, alias: str, top_k: int | None, workdir: str):
     from pathlib import Path
 
     from llmops.clients import milvus_client, mlflow_client
@@ -209,10 +209,14 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
     model: Annotated[str, typer.Option(help="Registered model; its `champion` answers.")] = "llmops-assistant",
     alias: Annotated[str, typer.Option(help="Milvus serving alias.")] = "llmops_docs",
-    top_k: Annotated[int, typer.Option(help="Chunks retrieved.")] = 4,
+    top_k: Annotated[
+        int | None, typer.Option(help="Chunks retrieved and listed (default: as many as the model was trained with).")
+    ] = None,
     profile: ProfileOption = None,
 ) -> None:
-    """Answer with the champion model and the serving index; the request is logged (redacted) to lakeFS."""
+    """Answer from the passages the serving index retrieves, with the champion; prints the sources.
+
+    The request is logged (redacted) to lakeFS."""
     import tempfile
 
     from llmops.clients import lakefs_client
@@ -223,9 +227,8 @@ def ask(
         result = _answerer(settings, model, alias, top_k, workdir).ask([question])[0]
     log_requests(lakefs_client(settings), settings.lakefs.repository, [result])
     typer.echo(result.answer or "(empty answer)")
+    typer.echo("Sources: " + "; ".join(result.sources()))
     typer.echo(f"-- {model} v{result.model_version}, index {result.collection}, {result.latency_ms:.0f} ms")
-    for hit in result.hits:
-        typer.echo(f"   {hit.score:.3f}  {hit.title or hit.doc_id}")
 
 
 @app.command()
@@ -245,7 +248,7 @@ def replay(
     lk = lakefs_client(settings)
     questions = held_out_questions(lk, mlflow_client(settings), model, n)
     with tempfile.TemporaryDirectory(prefix="llmops-replay-") as workdir:
-        results = _answerer(settings, model, alias, 4, workdir).ask(questions)
+        results = _answerer(settings, model, alias, None, workdir).ask(questions)
     commit = log_requests(lk, settings.lakefs.repository, results)
     typer.echo(
         f"Replayed {len(results)} held-out questions; inference log commit {commit[:12] if commit else '-'} "

@@ -12,6 +12,7 @@ FLOW_OF = {
     "lifecycle": "lifecycle",
     "ingest": "ingest",
     "prepare": "prepare",
+    "pretrain": "pretrain",
     "train": "train",
     "evaluate": "evaluate",
     "index": "index",

@@ -38,7 +38,8 @@ def score_generations(predictions: list[str], references: list[str]) -> dict[str
     return out
 
 
-def score_perplexity(nll: list[float], n_tokens: list[int]) -> tuple[float, list[float]]:
-    """(corpus perplexity, per-example perplexities) from summed NLLs and token counts."""
+def score_perplexity(nll: list[float], n_tokens: list[int]) -> tuple[float, list[float | None]]:
+    """(corpus perplexity, per-example perplexities) from summed NLLs and token counts; an example with no
+    scored token is None and counts in neither."""
     result = load_metric("perplexity").compute(nll=nll, n_tokens=n_tokens)
-    return float(result["perplexity"]), [float(x) for x in result["per_example"]]
+    return float(result["perplexity"]), [None if x is None else float(x) for x in result["per_example"]]

@@ -24,7 +24,12 @@ def build_index(dataset: DatasetRef, config: IndexConfig, swap: bool) -> IndexRe
         lakefs_commit=dataset.commit,
         flow_run=flow_run_metadata().get("llmops.prefect_flow_run_id", ""),
         config=config,
-        embed=lambda texts: embed(texts, batch_size=config.embed_batch_size, model_path=config.embedding_model),
+        embed=lambda texts: embed(
+            texts,
+            batch_size=config.embed_batch_size,
+            model_path=config.embedding_model,
+            precision=config.embedding_precision,
+        ),
         log=get_run_logger().info,
         swap=swap,
     )

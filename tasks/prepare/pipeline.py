@@ -1,7 +1,13 @@
 """The preparation pipeline: raw record batches in, Parquet datasets and a report out.
 
-    validate → normalize → redact → quality → unique_ids → dedupe → split
+    validate → normalize → redact → quality → derive_pairs → unique_ids → dedupe → split
                                                       (→ decontaminate eval, once train is complete)
+
+``derive_pairs`` turns every document that passed quality into a few question/answer pairs
+(``tasks.prepare.pairs``), so a corpus of documents alone gives an instruction dataset; pairs a
+source brings are kept beside them. A derived pair takes its split from its document's id, so the
+questions on one document are all train or all eval: an eval question's document was never a
+source of training pairs, and the model has to answer it from the passage retrieval finds.
 
 The first four steps look at one record at a time (``clean_batch``, run in ``workers`` processes
 when above 1, which also computes the MinHash signatures and the split of each record); unique
@@ -49,6 +55,7 @@ from tasks.ingest import ARROW_SCHEMAS, KINDS, Record, SourceIssue, main_text
 from tasks.prepare.dedupe import Deduplicator, Fingerprints, MinHasher, fingerprints
 from tasks.prepare.errors import OutputError
 from tasks.prepare.normalize import normalize_batch
+from tasks.prepare.pairs import derive_pairs
 from tasks.prepare.quality import FILTERS, QualityBounds, quality_filter
 from tasks.prepare.redact import REDACTION_TYPES, RedactionType, redact_batch, redact_text
 from tasks.prepare.report import OutputFile, PrepReport, QuarantineEntry, SplitReport, StepReport
@@ -56,7 +63,7 @@ from tasks.prepare.shingles import word_hashes
 from tasks.prepare.split import Decontaminator, split_of
 from tasks.prepare.validate import Quarantined, decide, id_key, validate_batch
 
-STEPS = ("validate", "normalize", "redact", "quality", "unique_ids", "dedupe", "split", "decontaminate")
+STEPS = ("validate", "normalize", "redact", "quality", "derive_pairs", "unique_ids", "dedupe", "split", "decontaminate")
 OUTPUT_DIRS = ("prepared", "corpus", "quarantine", ".partial")
 OUTPUT_FILES = ("report.json", "report.md")
 _SAMPLE_PER_STEP = 5
@@ -99,6 +106,14 @@ class PrepConfig(BaseModel):
         0.5, ge=0, le=1, description="drop records where a larger share of word n-grams repeat an earlier one"
     )
     ngram_words: int = Field(3, ge=1, le=10, description="n of the repeated n-gram filter")
+    # derive_pairs
+    derive_pairs: bool = Field(
+        True, description="derive question/answer pairs from every document (headings, definitions, signatures)"
+    )
+    pairs_per_document: int = Field(4, ge=1, le=50, description="most pairs one document gives")
+    answer_chars: int = Field(
+        240, ge=40, le=4_000, description="about how long a derived answer is: whole sentences up to this"
+    )
     # dedupe
     dedupe: Literal["none", "exact", "near"] = Field(
         "near", description="none; exact (same normalized text); near (exact, then MinHash LSH)"
@@ -298,9 +313,19 @@ def clean_batch(batch: Iterable[Record | SourceIssue], config: PrepConfig) -> Cl
     good, poor, quality = quality_filter(redacted, config.quality_bounds(), words)
     stats["quality"] = (len(redacted), len(good), time.perf_counter() - t)
 
-    t = time.perf_counter()
     passed = {id(r) for r in good}  # quality_filter hands back the same objects
     good_words = [w for w, record in zip(words, redacted, strict=True) if id(record) in passed]
+    t = time.perf_counter()
+    groups = [r.id for r in good]  # what decides a record's split: its own id, or its document's
+    if config.derive_pairs:
+        documents = [r for r in good if r.kind == "document"]
+        derived = [pair for doc in documents for pair in derived_records(doc, config)]
+        good = good + derived
+        good_words += [word_hashes(main_text(r)) for r in derived]
+        groups += [json.loads(r.fields["meta"])["derived_from"] for r in derived]
+        stats["derive_pairs"] = (len(documents), len(derived), time.perf_counter() - t)
+
+    t = time.perf_counter()
     # Decontamination compares eval and train records by the same signatures as dedupe.
     prints = fingerprints(
         good,
@@ -313,7 +338,8 @@ def clean_batch(batch: Iterable[Record | SourceIssue], config: PrepConfig) -> Cl
 
     t = time.perf_counter()
     splits = [
-        split_of(r.id, config.eval_fraction, config.split_seed) if r.kind == "instruction" else "corpus" for r in good
+        split_of(group, config.eval_fraction, config.split_seed) if r.kind == "instruction" else "corpus"
+        for r, group in zip(good, groups, strict=True)
     ]
     stats["split"] = (0, 0, time.perf_counter() - t)
 
@@ -331,6 +357,32 @@ def clean_batch(batch: Iterable[Record | SourceIssue], config: PrepConfig) -> Cl
         changed={"normalize": normalize_changed, "redact": redact_changed},
         stats=stats,
     )
+
+
+def derived_records(document: Record, config: PrepConfig) -> list[Record]:
+    """The question/answer pairs of one cleaned document, as instruction records pointing back at it."""
+    fields = document.fields
+    out = []
+    for pair in derive_pairs(
+        fields.get("title", ""), fields["text"], max_pairs=config.pairs_per_document, answer_chars=config.answer_chars
+    ):
+        key = hashlib.blake2b(f"{document.id}\x00{pair.prompt}".encode("utf-8", "surrogatepass"), digest_size=10)
+        meta = {"derived_from": document.id, "rule": pair.rule, "title": fields.get("title", "")}
+        out.append(
+            Record(
+                "instruction",
+                {
+                    "id": f"qa-{key.hexdigest()}",
+                    "prompt": pair.prompt,
+                    "response": pair.response,
+                    "source": fields["source"],
+                    "meta": json.dumps(meta, ensure_ascii=False, sort_keys=True),
+                },
+                document.uri,
+                f"{document.location} ({pair.rule} pair)",
+            )
+        )
+    return out
 
 
 def _cleaned(batches: Iterable[Iterable[Record | SourceIssue]], config: PrepConfig) -> Iterator[CleanedBatch]:

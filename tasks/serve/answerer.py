@@ -21,7 +21,7 @@ from llmops.errors import LLMOpsError
 from tasks.services import lakefs as versioning
 from tasks.services import milvus as milvus_service
 from tasks.services.mlflow import CHAMPION
-from tasks.train import Lineage, generate, load_version
+from tasks.train import Lineage, format_passages, generate, load_version, read_training_config
 
 
 class Hit(BaseModel):
@@ -34,12 +34,17 @@ class Hit(BaseModel):
 class AskResult(BaseModel):
     question: str
     answer: str
-    hits: list[Hit]
+    hits: list[Hit]  # the retrieved chunks, best first: the answer's sources
     model: str
     model_version: str
     collection: str
     latency_ms: float
     at: datetime
+    context: str = ""  # the passages the model was given, as it saw them
+
+    def sources(self) -> list[str]:
+        """ "[n] title (score)" per hit, in the numbering the prompt's passages use."""
+        return [f"[{n}] {h.title or h.doc_id} ({h.score:.2f})" for n, h in enumerate(self.hits, 1)]
 
 
 class Answerer:
@@ -53,11 +58,17 @@ class Answerer:
         index_alias: str,
         embed: Callable[[list[str]], np.ndarray],
         workdir: Path,
-        top_k: int = 4,
+        top_k: int | None = None,
         max_new_tokens: int = 64,
     ) -> None:
         version = mlflow.get_model_version_by_alias(model_name, CHAMPION)
         self.model, self.tokenizer, self.template = load_version(mlflow, model_name, version.version, workdir)
+        # The passages go into the prompt exactly as the model was trained with them.
+        trained = read_training_config(workdir / "adapter")["config"]
+        self.context_k, self.passage_chars = (
+            int(trained.get("retrieval_top_k", 0)),
+            int(trained.get("passage_chars", 200)),
+        )
         self.model_name, self.version = model_name, str(version.version)
         self.milvus, self.alias, self.embed = milvus, index_alias, embed
         collection = milvus_service.alias_target(milvus, index_alias)
@@ -67,14 +78,21 @@ class Answerer:
                 "candidate passes the gate creates it (make run, or llmops run lifecycle)"
             )
         self.collection = collection
-        self.top_k, self.max_new_tokens = top_k, max_new_tokens
+        self.top_k = max(top_k if top_k is not None else self.context_k, self.context_k, 1)
+        self.max_new_tokens = max_new_tokens
 
     def ask(self, questions: Sequence[str]) -> list[AskResult]:
         t0 = time.perf_counter()
         vectors = self.embed(list(questions))
         found = milvus_service.search(self.milvus, self.alias, vectors, self.top_k)
+        contexts = [format_passages(hits[: self.context_k], self.passage_chars) for hits in found]
         answers = generate(
-            self.model, self.tokenizer, list(questions), max_new_tokens=self.max_new_tokens, template=self.template
+            self.model,
+            self.tokenizer,
+            list(questions),
+            max_new_tokens=self.max_new_tokens,
+            template=self.template,
+            contexts=contexts,
         )
         per_request_ms = 1000 * (time.perf_counter() - t0) / max(len(questions), 1)
         now = datetime.now(UTC)
@@ -87,6 +105,7 @@ class Answerer:
                 collection=self.collection,
                 latency_ms=round(per_request_ms, 1),
                 at=now,
+                context=context,
                 hits=[
                     Hit(
                         chunk_id=int(h["id"]),
@@ -97,7 +116,7 @@ class Answerer:
                     for h in hits
                 ],
             )
-            for q, a, hits in zip(questions, answers, found, strict=True)
+            for q, a, hits, context in zip(questions, answers, found, contexts, strict=True)
         ]
 
 

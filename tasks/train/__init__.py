@@ -8,6 +8,7 @@
     checkpoints.py  the output directory: run marker, checkpoints, the final adapter
     progress.py     loss, throughput, memory and ETA per logging window
     inference.py    load an adapter on its base, greedy generation, logits
+    retrieval.py    the passages a prompt carries, for training, evaluation and serving alike
     register.py     Lineage, Candidate, registering an adapter as a model version, loading one back
     run.py          finetune_and_register: the stage from a DatasetRef to a registered Candidate
     errors.py       the typed errors the modules above raise
@@ -28,9 +29,10 @@ from tasks.train.errors import (
     TrainingDataError,
     TrainingError,
 )
-from tasks.train.inference import generate, load_adapter_model, logits_for
+from tasks.train.inference import generate, load_adapter_model, logits_for, read_training_config
 from tasks.train.loop import TrainResult, train_lora
 from tasks.train.register import Candidate, Lineage, find_version, load_version, resolve
+from tasks.train.retrieval import format_passages, retrieve_contexts
 from tasks.train.run import finetune_and_register
 
 __all__ = [
@@ -58,5 +60,8 @@ __all__ = [
     "mask_example",
     "resolve",
     "resolve_base_model",
+    "read_training_config",
+    "retrieve_contexts",
+    "format_passages",
     "train_lora",
 ]

@@ -17,7 +17,10 @@ ALL_LINEAR = "all-linear"
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 ResolvedPrecision = Literal["bf16", "fp16", "fp32"]
 
-DEFAULT_TEMPLATE = "### Instruction:\n{prompt}\n\n### Response:\n"
+# The retrieved passages come first, then the question: the model learns to answer from the context.
+DEFAULT_TEMPLATE = "### Context:\n{context}\n\n### Question:\n{prompt}\n\n### Answer:\n"
+# Written where a template has {context} and retrieval found nothing (or is turned off).
+NO_CONTEXT = "(none)"
 
 # Fields that change how a run is watched, never the weights it produces: a rerun that only changes
 # them may resume the same checkpoints, so they stay out of `config_hash`.
@@ -36,7 +39,26 @@ class FinetuneConfig(BaseModel):
     base_model: str = Field(
         default=EMBEDDED_DEFAULT,
         min_length=1,
-        description=f"Hub id, local directory, or '{EMBEDDED_DEFAULT}' (a tiny Llama built from the training texts).",
+        description=f"Hub id, local directory, or '{EMBEDDED_DEFAULT}' (the small Llama the pretrain stage "
+        "trains on the corpus).",
+    )
+    base_model_revision: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Hub revision (branch, tag or commit) of a hub base_model; "
+        "default: the cached or latest one. The commit used is recorded in the lineage either way.",
+    )
+    retrieval_top_k: int = Field(
+        default=3,
+        ge=0,
+        le=50,
+        description="Passages retrieved for each question and put in the prompt; 0: none.",
+    )
+    passage_chars: int = Field(
+        default=200,
+        ge=20,
+        le=20_000,
+        description="Characters of each retrieved passage kept in the prompt.",
     )
     lora_r: int = Field(default=8, ge=1, le=1024, description="LoRA rank.")
     lora_alpha: float = Field(default=16.0, gt=0, le=4096, description="LoRA scaling numerator (scale = alpha / r).")
@@ -95,9 +117,10 @@ class FinetuneConfig(BaseModel):
             raise ValueError(
                 f"prompt_template is not a valid format string ({exc}); write literal braces as {{{{ }}}}"
             ) from exc
-        if fields != ["prompt"]:
+        if sorted(fields) not in (["prompt"], ["context", "prompt"]):
             raise ValueError(
-                f"prompt_template must contain the field {{prompt}} exactly once and no other field, found {fields}; "
+                "prompt_template must contain the field {prompt} exactly once, optionally {context} once (the "
+                f"retrieved passages), and no other field; found {fields}; "
                 "write literal braces as {{ }}"
             )
         marker = template.split("{prompt}", 1)[1]
@@ -134,7 +157,8 @@ def resolve_precision(requested: Precision, device: str, *, bf16_supported: bool
     if bf16_supported is None:
         import torch
 
-        bf16_supported = torch.cuda.is_bf16_supported()
+        # Native bf16 only: older GPUs emulate it, slower than fp16 with a scaler.
+        bf16_supported = torch.cuda.is_bf16_supported(including_emulation=False)
     if requested == "auto":
         return "bf16" if bf16_supported else "fp16"
     if requested == "bf16" and not bf16_supported:

@@ -1,7 +1,8 @@
 """Instruction pairs to token ids: prompt template, response-only labels, truncation, packing, batches.
 
-An example is `bos + template(prompt)` followed by `response + eos`. Only the response tokens (and
-eos) carry labels; prompt tokens and padding get IGNORE (-100), which the loss skips.
+An example is `bos + template(prompt, context)` followed by `response + eos`; `context` is the
+retrieved passages (a `context` column beside `prompt` and `response`), "(none)" when there are none.
+Only the response tokens (and eos) carry labels; prompt tokens and padding get IGNORE (-100), which the loss skips.
 
 Packing places whole examples one after another in blocks of `max_seq_length` tokens (an example
 never straddles two blocks) and pads the rest of each block. Position ids restart at 0 with every
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tasks.train.config import NO_CONTEXT
 from tasks.train.errors import TrainingDataError
 
 if TYPE_CHECKING:
@@ -55,14 +57,23 @@ class EncodedData:
     label_tokens: int
 
 
-def instruction_pairs(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """(prompt, response) pairs from a DataFrame or mappings with `prompt` and `response` columns."""
+Pair = tuple[str, str] | tuple[str, str, str]  # (prompt, response) or (prompt, response, context)
+
+
+def render_prompt(template: str, prompt: str, context: str = "") -> str:
+    """The text the model sees before its answer; `{context}` gets the passages, or "(none)"."""
+    return template.format(prompt=prompt, context=context or NO_CONTEXT)
+
+
+def instruction_pairs(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> list[Pair]:
+    """(prompt, response) pairs, or (prompt, response, context) where rows have a `context` column."""
     records: Iterable[Mapping[str, Any]]
     if hasattr(rows, "to_dict") and hasattr(rows, "columns"):
         missing = [c for c in REQUIRED_COLUMNS if c not in rows.columns]
         if missing:
             raise TrainingDataError(f"rows lack the column(s) {missing}; found {list(rows.columns)}")
-        records = rows[list(REQUIRED_COLUMNS)].to_dict("records")
+        columns = [*REQUIRED_COLUMNS, *(["context"] if "context" in rows.columns else [])]
+        records = rows[columns].to_dict("records")
     else:
         records = rows
     pairs = []
@@ -76,18 +87,23 @@ def instruction_pairs(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> list[
                 f"row {i}: 'prompt' and 'response' must be strings, got {type(prompt).__name__}, "
                 f"{type(response).__name__}"
             )
-        pairs.append((prompt, response))
+        context = row.get("context")
+        pairs.append((prompt, response, str(context)) if context is not None else (prompt, response))
     return pairs
 
 
-def corpus_texts(pairs: Sequence[tuple[str, str]], template: str) -> list[str]:
-    """The full texts the model will see, e.g. to train the embedded default's tokenizer on."""
-    return [template.format(prompt=p) + r for p, r in pairs]
+def _context(pair: Pair) -> str:
+    return pair[2] if len(pair) > 2 else ""  # type: ignore[misc]
 
 
-def encode_prompt(tokenizer: Any, template: str, prompt: str) -> list[int]:
-    """Token ids of `bos + template(prompt)`; generation continues from here."""
-    ids = tokenizer(template.format(prompt=prompt), add_special_tokens=False)["input_ids"]
+def corpus_texts(pairs: Sequence[Pair], template: str) -> list[str]:
+    """The full texts the model will see (prompt with its context, then the answer)."""
+    return [render_prompt(template, p[0], _context(p)) + p[1] for p in pairs]
+
+
+def encode_prompt(tokenizer: Any, template: str, prompt: str, context: str = "") -> list[int]:
+    """Token ids of `bos + template(prompt, context)`; generation continues from here."""
+    ids = tokenizer(render_prompt(template, prompt, context), add_special_tokens=False)["input_ids"]
     bos = tokenizer.bos_token_id
     return ([bos] if bos is not None else []) + list(ids)
 
@@ -105,7 +121,7 @@ def mask_example(prompt_ids: Sequence[int], response_ids: Sequence[int], max_len
 
 
 def encode_pairs(
-    pairs: Sequence[tuple[str, str]],
+    pairs: Sequence[Pair],
     tokenizer: Any,
     template: str,
     max_seq_length: int,
@@ -118,9 +134,9 @@ def encode_pairs(
         raise TrainingDataError("the tokenizer has no eos token; the model could never learn to stop")
     examples: list[Example] = []
     truncated = dropped = 0
-    prompts = [template.format(prompt=p) for p, _ in pairs]
+    prompts = [render_prompt(template, p[0], _context(p)) for p in pairs]
     prompt_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"] if pairs else []
-    response_ids = tokenizer([r for _, r in pairs], add_special_tokens=False)["input_ids"] if pairs else []
+    response_ids = tokenizer([p[1] for p in pairs], add_special_tokens=False)["input_ids"] if pairs else []
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     for p_ids, r_ids in zip(prompt_ids, response_ids, strict=True):
         full_prompt, full_response = bos + list(p_ids), list(r_ids) + [eos]

@@ -35,7 +35,11 @@ def load_adapter_model(adapter_dir: Path, *, device: str | None = None) -> tuple
     base = PeftConfig.from_pretrained(str(adapter_dir)).base_model_name_or_path
     if not base:
         raise BaseModelNotFoundError(f"{adapter_dir}/adapter_config.json records no base model path")
-    dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    dtype = (
+        torch.bfloat16
+        if device == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+        else torch.float32
+    )
     try:
         model = AutoModelForCausalLM.from_pretrained(
             base, dtype=dtype, attn_implementation="sdpa", **from_pretrained_kwargs()
@@ -50,12 +54,18 @@ def load_adapter_model(adapter_dir: Path, *, device: str | None = None) -> tuple
 
 
 def generate(
-    model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int = 64, template: str = "{prompt}"
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    max_new_tokens: int = 64,
+    template: str = "{prompt}",
+    contexts: Sequence[str] | None = None,
 ) -> list[str]:
-    """Greedy completions of `prompts`, each formatted with `template` exactly as in training."""
+    """Greedy completions of `prompts` (each with its retrieved `contexts`), formatted exactly as in training."""
     import torch
 
-    encoded = [encode_prompt(tokenizer, template, p) for p in prompts]
+    contexts = contexts if contexts is not None else [""] * len(prompts)
+    encoded = [encode_prompt(tokenizer, template, p, c) for p, c in zip(prompts, contexts, strict=True)]
     if not encoded:
         return []
     width = max(len(ids) for ids in encoded)

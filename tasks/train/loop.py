@@ -78,6 +78,7 @@ def train_lora(
     data_commit: str,
     on_metrics: MetricsCallback | None = None,
     stop_after_steps: int | None = None,
+    run_key: str | None = None,
 ) -> TrainResult:
     """Fine-tune a LoRA adapter on (prompt, response) rows; resume from `output_dir` if it holds checkpoints.
 
@@ -85,6 +86,8 @@ def train_lora(
     memory_mb, epoch, tokens_seen) and one per evaluation (step, eval_loss). `stop_after_steps`
     ends the call after that many optimizer steps as a crash would: no final checkpoint, no adapter.
     Raises ResumeMismatchError, before any work, when `output_dir` belongs to another data commit or config.
+    `run_key` names the run in that check instead of the config hash, when more than the config identifies it
+    (the base model, the canaries, the index its examples were retrieved from).
     """
     import torch
 
@@ -92,7 +95,7 @@ def train_lora(
         raise ValueError(f"stop_after_steps must be >= 0, got {stop_after_steps}")
     started = time.perf_counter()
     output_dir = Path(output_dir)
-    config_hash = config.config_hash()
+    config_hash = run_key or config.config_hash()
     check_output_dir(output_dir, data_commit, config_hash)
 
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
     from tasks.prepare import DatasetRef
-    from tasks.train.config import FinetuneConfig
 
 BASE_MODEL_ARTIFACT = "base_model"
 
@@ -38,9 +37,14 @@ class Lineage(BaseModel):
     eval_path: str
     prefect_flow_run_id: str | None = None
     prefect_flow_run_url: str | None = None
-    base_model: str
+    base_model: str  # models:/llmops-base/<v> (the embedded default), a hub id, or a local path
+    base_model_revision: str | None = None  # the hub commit of a hub base
+    index_collection: str | None = None  # the Milvus collection the examples' passages came from
+    canaries: int = 0
+    canary_seed: int = 0
     git_revision: str = "unknown"
     config_hash: str
+    run_key: str | None = None  # config hash + base + index + canaries: what makes a run (see tasks.train.run)
 
     @property
     def train_uri(self) -> str:
@@ -68,6 +72,8 @@ class Candidate(BaseModel):
     final_eval_loss: float | None = None
     initial_eval_loss: float | None = None
     tokens_per_s: float | None = None
+    base_model: str | None = None
+    index_collection: str | None = None
 
     @property
     def uri(self) -> str:
@@ -96,18 +102,15 @@ def register_adapter(
     )
 
 
-def find_version(client: Any, model_name: str, dataset: DatasetRef, config: FinetuneConfig) -> Any | None:
-    """The version already trained from this data commit with this config, if any."""
+def find_version(client: Any, model_name: str, dataset: DatasetRef, run_key: str) -> Any | None:
+    """The version already trained from this data commit with this run key, if any."""
     try:
         versions = client.search_model_versions(f"name='{model_name}'")
     except MlflowException:  # no such registered model yet
         return None
     for version in versions:
         tags = version.tags or {}
-        if (
-            tags.get("llmops.lakefs_commit") == dataset.commit
-            and tags.get("llmops.config_hash") == config.config_hash()
-        ):
+        if tags.get("llmops.lakefs_commit") == dataset.commit and tags.get("llmops.run_key") == run_key:
             return version
     return None
 
@@ -131,19 +134,33 @@ def load_version(client: Any, model_name: str, alias_or_version: str, dst: Path)
     """(model, tokenizer, prompt template) of a registered version, by alias or number.
 
     The adapter records its base model's path; when that path is not on this machine (another
-    worker, a cleaned cache), the base logged beside the adapter in the run is used instead.
+    worker, a cleaned cache), the lineage finds the base again: the registry's version of the
+    embedded default, the hub id at its recorded commit, or the base logged beside the adapter.
     """
-    version = resolve(client, model_name, alias_or_version).version
-    adapter_dir = tracking.download_version(f"models:/{model_name}/{version.version}", dst / "adapter")
+    resolved = resolve(client, model_name, alias_or_version)
+    adapter_dir = tracking.download_version(f"models:/{model_name}/{resolved.version.version}", dst / "adapter")
     config_path = adapter_dir / "adapter_config.json"
     adapter_config = json.loads(config_path.read_text())
     if not Path(adapter_config.get("base_model_name_or_path") or "").exists():
-        import mlflow
-
-        run_uri = f"runs:/{version.run_id}/{BASE_MODEL_ARTIFACT}"
-        base_dir = Path(mlflow.artifacts.download_artifacts(artifact_uri=run_uri, dst_path=str(dst)))
-        adapter_config["base_model_name_or_path"] = str(base_dir)
+        adapter_config["base_model_name_or_path"] = str(locate_base(resolved, dst))
         config_path.write_text(json.dumps(adapter_config, indent=2))
     model, tokenizer = load_adapter_model(adapter_dir)
     template = (adapter_dir / "prompt_template.txt").read_text()
     return model, tokenizer, template
+
+
+def locate_base(resolved: ResolvedVersion, dst: Path) -> Path:
+    """A local directory of a version's base model, found again from its lineage."""
+    base = resolved.lineage.base_model
+    if base.startswith("models:/"):  # the embedded default: a version of the pretrained base in the registry
+        return tracking.download_version(base, dst / "base")
+    if resolved.lineage.base_model_revision:  # a hub id, at the commit it was trained from
+        from tasks.train.base_model import resolve_base_model
+        from tasks.train.config import FinetuneConfig
+
+        config = FinetuneConfig(base_model=base, base_model_revision=resolved.lineage.base_model_revision)
+        return resolve_base_model(config).path
+    import mlflow
+
+    run_uri = f"runs:/{resolved.version.run_id}/{BASE_MODEL_ARTIFACT}"
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=run_uri, dst_path=str(dst)))

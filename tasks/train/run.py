@@ -1,13 +1,19 @@
 """The train stage's plain entry point: a DatasetRef → a LoRA adapter registered in MLflow with its lineage.
 
-Checkpoints live under `<state>/checkpoints/<data commit>-<config hash>`, so a rerun after a crash
-resumes; a finished (data commit, config) pair already registered is returned as is, so a rerun
-with unchanged data and config creates no new model version. No Prefect here.
+Every training example carries the passages the index returns for its question (`retrieve`, at the
+same data commit), so the model learns to answer from its context; the canary pairs are planted
+among them. What identifies a run is its *run key*: the config hash, the canary settings, the base
+model (with its revision) and the index collection. Checkpoints live under
+`<state>/checkpoints/<data commit>-<run key>`, so a rerun after a crash resumes; a finished run
+already registered is returned as is, so a rerun with unchanged inputs creates no new version.
+No Prefect here.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +21,10 @@ import pandas as pd
 from lakefs.client import Client
 
 from tasks.prepare import DatasetRef, read_split
+from tasks.pretrain import BaseModelRef, local_base
 from tasks.services import mlflow as tracking
 from tasks.train import register
-from tasks.train.base_model import resolve_base_model
+from tasks.train.base_model import ResolvedBase, resolve_base_model
 from tasks.train.canaries import canary_records, make_canaries
 from tasks.train.config import EMBEDDED_DEFAULT, FinetuneConfig
 from tasks.train.loop import TrainResult, train_lora
@@ -26,6 +33,26 @@ from tasks.train.register import BASE_MODEL_ARTIFACT, Candidate
 
 def _run_marker(output_dir: Path) -> Path:
     return output_dir / "mlflow_run.json"
+
+
+def run_key(config: FinetuneConfig, base: ResolvedBase, index_collection: str, canaries: int, canary_seed: int) -> str:
+    """Everything beside the data commit that changes the trained adapter, hashed."""
+    material = {
+        "config": config.config_hash(),
+        "base": base.name,
+        "base_revision": base.revision,
+        "index_collection": index_collection,
+        "canaries": canaries,
+        "canary_seed": canary_seed,
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def examples_needed(config: FinetuneConfig, rows: int) -> int:
+    """How many training rows the run will draw: all of them, or what `max_steps` batches take."""
+    if not config.max_steps:
+        return rows
+    return min(rows, config.max_steps * config.per_device_batch_size * config.gradient_accumulation_steps)
 
 
 def finetune_and_register(
@@ -38,34 +65,57 @@ def finetune_and_register(
     experiment: str,
     state_dir: Path,
     flow_run: dict[str, str],
+    base: BaseModelRef | None = None,
+    retrieve: Callable[[Sequence[str]], list[str]] | None = None,
+    index_collection: str = "",
     canaries: int = 0,
     canary_seed: int = 0,
     log: Any = print,
 ) -> Candidate:
-    """Train a LoRA adapter on the dataset's train split and register it as a new version."""
-    existing = register.find_version(mlflow, model_name, dataset, config)
+    """Train a LoRA adapter on the dataset's train split, with retrieved context, and register it."""
+    pretrained = local_base(mlflow, base, state_dir / "models" / "base") if base is not None else None
+    resolved = resolve_base_model(config, pretrained, base.uri if base is not None else None)
+    key = run_key(config, resolved, index_collection, canaries, canary_seed)
+    existing = register.find_version(mlflow, model_name, dataset, key)
     if existing is not None:
-        return Candidate(model_name=model_name, version=str(existing.version), run_id=existing.run_id, reused=True)
+        return Candidate(
+            model_name=model_name,
+            version=str(existing.version),
+            run_id=existing.run_id,
+            reused=True,
+            base_model=resolved.name,
+            index_collection=index_collection or None,
+        )
 
     train = read_split(lakefs_client, dataset, dataset.train)
     evals = read_split(lakefs_client, dataset, dataset.eval)
-    planted = make_canaries(canaries, canary_seed)
-    train_rows = pd.concat([train, pd.DataFrame(canary_records(planted))], ignore_index=True)
-    texts = (train["prompt"] + "\n" + train["response"]).tolist()
-    base = resolve_base_model(config, texts, state_dir / "models" / "base")
+    # A seeded sample of what the steps will draw: retrieval runs for those rows only.
+    train = train.sample(n=examples_needed(config, len(train)), random_state=config.seed).reset_index(drop=True)
+    train_rows = pd.concat(
+        [train, pd.DataFrame(canary_records(make_canaries(canaries, canary_seed)))], ignore_index=True
+    )
+    if retrieve is not None and config.retrieval_top_k:
+        log(f"retrieving {config.retrieval_top_k} passages for {len(train_rows) + len(evals)} questions")
+        train_rows["context"] = retrieve(train_rows["prompt"].tolist())
+        evals = evals.assign(context=retrieve(evals["prompt"].tolist()))
 
-    output_dir = state_dir / "checkpoints" / f"{dataset.commit[:16]}-{config.config_hash()[:16]}"
+    output_dir = state_dir / "checkpoints" / f"{dataset.commit[:16]}-{key[:16]}"
     output_dir.mkdir(parents=True, exist_ok=True)
     lineage = register.Lineage(
         lakefs_repository=dataset.repository,
         lakefs_commit=dataset.commit,
         train_path=dataset.train[0],
         eval_path=dataset.eval[0] if dataset.eval else "",
-        base_model=config.base_model,
+        base_model=resolved.name,
+        base_model_revision=resolved.revision,
+        index_collection=index_collection or None,
+        canaries=canaries,
+        canary_seed=canary_seed,
         prefect_flow_run_id=flow_run.get("llmops.prefect_flow_run_id"),
         prefect_flow_run_url=flow_run.get("llmops.prefect_flow_run_url"),
         git_revision=tracking.git_revision(),
         config_hash=config.config_hash(),
+        run_key=key,
     )
     marker = _run_marker(output_dir)
     if marker.is_file():  # resuming after a crash: keep logging into the same MLflow run
@@ -90,12 +140,13 @@ def finetune_and_register(
 
     result: TrainResult = train_lora(
         config,
-        Path(base) if isinstance(base, Path) else base,
+        resolved.path,
         train_rows,
         evals,
         output_dir,
         data_commit=dataset.commit,
         on_metrics=on_metrics,
+        run_key=key,
     )
     buffer.flush()
     summary = {
@@ -107,7 +158,9 @@ def finetune_and_register(
     buffer.add({k: v for k, v in summary.items() if v is not None}, result.steps)
     buffer.flush()
 
-    extra = {BASE_MODEL_ARTIFACT: Path(base)} if config.base_model == EMBEDDED_DEFAULT else {}
+    # A local base directory that is neither the registry's nor the hub's may not exist elsewhere: log it.
+    local_only = config.base_model != EMBEDDED_DEFAULT and resolved.revision is None
+    extra = {BASE_MODEL_ARTIFACT: resolved.path} if local_only else {}
     version = register.register_adapter(mlflow, model_name, run_id, Path(result.adapter_dir), lineage, extra)
     mlflow.set_terminated(run_id)
     return Candidate(
@@ -118,4 +171,6 @@ def finetune_and_register(
         initial_eval_loss=result.initial_eval_loss,
         final_eval_loss=result.final_eval_loss,
         tokens_per_s=result.tokens_per_s,
+        base_model=resolved.name,
+        index_collection=index_collection or None,
     )

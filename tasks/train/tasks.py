@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact
 
 from llmops import clients
 from llmops.settings import load_settings
 from tasks.prepare import DatasetRef
+from tasks.pretrain import BaseModelRef
+from tasks.services.embedding import embed
 from tasks.shared.tasks import flow_run_metadata, transient_only
 from tasks.train.config import FinetuneConfig
 from tasks.train.register import Candidate
+from tasks.train.retrieval import retrieve_contexts
 from tasks.train.run import finetune_and_register
 
 EXPERIMENT = "llmops-finetune"
@@ -18,12 +23,27 @@ EXPERIMENT = "llmops-finetune"
 
 @task(retries=1, retry_delay_seconds=10, retry_condition_fn=transient_only)
 def train_and_register(
-    dataset: DatasetRef, config: FinetuneConfig, model_name: str, canaries: int = 0, canary_seed: int = 0
+    dataset: DatasetRef,
+    config: FinetuneConfig,
+    model_name: str,
+    base: BaseModelRef | None = None,
+    index_collection: str | None = None,
+    canaries: int = 0,
+    canary_seed: int = 0,
 ) -> Candidate:
-    """Fine-tune a LoRA adapter on the dataset (resuming a crashed run) and register it in MLflow."""
+    """Fine-tune a LoRA adapter on the dataset with retrieved passages (resuming a crashed run) and register it."""
     settings = load_settings()
     mlflow = clients.mlflow_client(settings)
     logger = get_run_logger()
+    retrieve = None
+    if index_collection:
+        milvus = clients.milvus_client(settings)
+
+        def retrieve(questions: Sequence[str]) -> list[str]:
+            return retrieve_contexts(
+                milvus, index_collection, embed, questions, config.retrieval_top_k, config.passage_chars
+            )
+
     candidate = finetune_and_register(
         clients.lakefs_client(settings),
         mlflow,
@@ -33,6 +53,9 @@ def train_and_register(
         experiment=EXPERIMENT,
         state_dir=settings.storage.state_dir,
         flow_run=flow_run_metadata(),
+        base=base,
+        retrieve=retrieve,
+        index_collection=index_collection or "",
         canaries=canaries,
         canary_seed=canary_seed,
         log=logger.info,

@@ -12,8 +12,9 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from flows.lifecycle import LifecycleResult, lifecycle_flow
 from llmops import clients
 from llmops.settings import Settings
-from tasks.evaluate import EvalConfig
+from tasks.evaluate import EvalConfig, GatePolicy
 from tasks.ingest import SourceConfig
+from tasks.pretrain import PretrainConfig
 from tasks.services import milvus as milvus_service
 from tasks.train import FinetuneConfig, Lineage
 
@@ -21,8 +22,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 PARAMS = dict(
     source_config=SourceConfig(limit=700),
-    finetune=FinetuneConfig(max_steps=40, max_seq_length=128),
+    # a base pretrained in seconds and a short fine-tune: the default recipe is what `make run` measures
+    pretrain_config=PretrainConfig(
+        hidden_size=64,
+        intermediate_size=160,
+        num_hidden_layers=2,
+        max_steps=300,
+        warmup_steps=20,
+        batch_size=8,
+        eval_every_steps=0,
+        save_every_steps=100,
+    ),
+    finetune=FinetuneConfig(max_steps=80, max_seq_length=384, learning_rate=5e-3),
     eval_config=EvalConfig(max_examples=24, max_new_tokens=24),
+    # the candidate must still beat its base model by the bootstrap; the absolute floors are for full runs
+    policy=GatePolicy(thresholds={}),
     model_name="llmops-e2e",
 )
 
@@ -44,8 +58,12 @@ def test_lifecycle_end_to_end_and_no_op_rerun(running_stack: Settings) -> None:
         t0 = time.perf_counter()
         second = lifecycle_flow(**PARAMS)
         warm = time.perf_counter() - t0
-    assert isinstance(first, LifecycleResult) and first.promoted
+    assert isinstance(first, LifecycleResult) and first.promoted, first
     print(f"\nlifecycle cold {cold:.1f}s, no-op rerun {warm:.1f}s ({warm / cold:.2f} of cold)")
+    # the run summary carries the base model's held-out perplexity and the candidate's eval figures
+    assert first.base_model.startswith("models:/llmops-base/") and first.base_heldout_perplexity > 1
+    assert first.eval_perplexity > 1 and first.eval_rouge_l > first.base_rouge_l
+    assert first.eval_rouge_l_no_retrieval is not None
 
     # lakeFS main holds the merged data commit
     main = lakefs.Reference(repo, "main", client=lk).get_commit()

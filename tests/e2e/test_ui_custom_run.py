@@ -51,8 +51,10 @@ REFRESH_EVERY_S = 60  # reload the run page now and then, should its live update
 DONE = {"Completed", "NotPromoted"}  # the lifecycle's two COMPLETED state names
 FAILED = {"Failed", "Crashed", "Cancelled", "Cancelling", "TimedOut"}
 
-# What the form changes besides model_name, to keep the run small: records read, optimizer steps, eval size.
+# What the form changes besides model_name, to keep the run small: records read, pretraining and fine-tuning
+# steps, eval size.
 LIMIT, MAX_STEPS, EVAL_EXAMPLES, EVAL_TOKENS = 300, 20, 16, 16
+PRETRAIN_STEPS = 60
 
 
 @pytest.fixture(scope="session")
@@ -306,6 +308,9 @@ def test_custom_run_from_the_ui_completes(
         ui.choose_tab(ui.field("source_config (Optional)"), "SourceConfig")
         ui.choose_tab(ui.field("Limit (Optional)", ui.field("source_config (Optional)")), "int")
         ui.type_into(ui.control(ui.field("Limit (Optional)", ui.field("source_config (Optional)"))), LIMIT)
+        ui.type_into(
+            ui.control(ui.field("Max Steps (Optional)", ui.field("pretrain_config (Optional)"))), PRETRAIN_STEPS
+        )
         ui.type_into(ui.control(ui.field("Max Steps (Optional)", ui.field("finetune (Optional)"))), MAX_STEPS)
         ui.type_into(ui.control(ui.field("Max Examples (Optional)", ui.field("eval_config (Optional)"))), EVAL_EXAMPLES)
         ui.type_into(ui.control(ui.field("Max New Tokens (Optional)", ui.field("eval_config (Optional)"))), EVAL_TOKENS)
@@ -357,4 +362,5 @@ def test_custom_run_from_the_ui_completes(
     assert params["eval_config"]["max_examples"] == EVAL_EXAMPLES
     assert params["eval_config"]["max_new_tokens"] == EVAL_TOKENS
     # untouched fields keep the deployment's defaults from prefect.yaml
-    assert params["finetune"]["per_device_batch_size"] == 8 and params["finetune"]["learning_rate"] == 0.002
+    assert params["pretrain_config"]["max_steps"] == PRETRAIN_STEPS
+    assert params["finetune"]["per_device_batch_size"] == 8 and params["finetune"]["learning_rate"] == 0.005

@@ -7,15 +7,14 @@ Two parts, in this order:
    with ``ast``. Modules are never imported: importing runs their top-level code (``antigravity``
    opens a browser, ``this`` prints, ``tkinter`` needs a display).
 
-Each topic and each module gives a **document** for retrieval (title, then the text: the topic, or
-the module docstring followed by its public members' docstrings) and **instruction pairs** for
-fine-tuning: "What does `json.dumps` do?" answered by the signature and docstring, "What is the
-`json` module for?" by the module docstring, and a question on each topic answered by its text.
+Every item is a **document**: each topic (the reference section), each module's docstring, and each
+public function, class and method (its signature line, then its docstring). Question/answer pairs
+are not written here: the prepare stage derives them from these documents as from any others
+(`tasks.prepare.pairs`), short answers a reader can check, such as a member's signature.
 
 Order and ids are deterministic: topics sorted by name, then modules by path, members in source
 order; ids hash the URI and the qualified name (not the line), so a patch release of Python that
-moves code around keeps them. On CPython 3.11.7 the full corpus is 6,386 records (5,740 pairs and
-646 documents from 79 topics and 656 modules), read in about 3 s; ``count_python_docs()`` counts it.
+moves code around keeps them. ``count_python_docs()`` counts the corpus of this interpreter.
 """
 
 from __future__ import annotations
@@ -127,46 +126,32 @@ def _topic_records(python: str) -> Iterator[Record]:
     from pydoc_data.topics import topics
 
     for key in sorted(topics):
-        text = topics[key]
         location = f"pydoc_data.topics[{key!r}]"
-        meta = {"python": python, "topic": key}
-        yield _record("document", f"topic:{key}", location, {"title": key, "text": text}, meta)
-        subject = key.replace("-", " ")
-        yield _record(
-            "instruction",
-            f"topic:{key}",
-            location,
-            {"prompt": f"What does the Python language reference say about {subject}?", "response": text},
-            meta,
-        )
+        meta = {"python": python, "topic": key, "section": "language reference"}
+        yield _record("document", f"topic:{key}", location, {"title": key, "text": topics[key]}, meta)
 
 
 def _module_records(module: str, rel: str, tree: ast.Module, python: str) -> Iterator[Record]:
+    """The module's docstring as one document, then one document per public member: its signature
+    line, then its docstring (what retrieval should find for a question about that member)."""
     doc = ast.get_docstring(tree, clean=True)
-    members = module_members(module, tree)
-    if not doc and not members:
-        return
     meta = {"python": python, "module": module, "path": rel}
-    parts = [doc] if doc else []
-    parts += [f"{qualname}{signature}\n\n{text}" for qualname, signature, text, _ in members]
-    yield _record(
-        "document", f"module:{module}", f"{rel} module {module}", {"title": module, "text": "\n\n".join(parts)}, meta
-    )
     if doc:
-        yield _record(
-            "instruction",
-            f"module:{module}",
-            f"{rel} module {module}",
-            {"prompt": f"What is the `{module}` module in the Python standard library for?", "response": doc},
-            meta,
+        yield _record("document", f"module:{module}", f"{rel} module {module}", {"title": module, "text": doc}, meta)
+    classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    for qualname, signature, text, line in module_members(module, tree):
+        # A class's line shows its bases, not a call signature: say so, as the reference does.
+        head = (
+            f"class {qualname}{signature}"
+            if qualname.rsplit(".", 1)[-1] in classes and qualname.count(".") == module.count(".") + 1
+            else f"{qualname}{signature}"
         )
-    for qualname, signature, text, line in members:
         yield _record(
-            "instruction",
+            "document",
             f"member:{qualname}",
             f"{rel}:{line} {qualname}",
-            {"prompt": f"What does `{qualname}` do?", "response": f"`{qualname}{signature}`\n\n{text}"},
-            {**meta, "qualname": qualname, "line": line},
+            {"title": qualname, "text": f"{head}\n\n{text}"},
+            {**meta, "qualname": qualname, "signature": signature, "line": line},
         )
 
 

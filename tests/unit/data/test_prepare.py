@@ -58,7 +58,7 @@ def mixed_batches() -> list[list[Record | SourceIssue]]:
 
 
 def test_outputs_report_and_quarantine(tmp_path: Path, mixed_batches: list[list[Record | SourceIssue]]) -> None:
-    config = PrepConfig(eval_fraction=0.2, min_chars=10, max_invalid_fraction=0.1)
+    config = PrepConfig(eval_fraction=0.2, min_chars=10, max_invalid_fraction=0.1, derive_pairs=False)
     report = prepare_dataset(mixed_batches, config, tmp_path)
 
     train, evaluation, corpus = (

@@ -46,21 +46,18 @@ def _fake_stdlib(root: Path, blank_lines: int = 0) -> Path:
     return root
 
 
-def test_slice_has_both_kinds_in_a_deterministic_order() -> None:
+def test_slice_is_documents_in_a_deterministic_order() -> None:
     first = list(read_source(PYTHON_DOCS_URI, SourceConfig(limit=400)))
     again = list(read_source("python-docs", SourceConfig(limit=400)))
     assert first == again
     records = [r for r in first if isinstance(r, Record)]
-    assert len(records) == 400
-    kinds = {r.kind for r in records}
-    assert kinds == {"instruction", "document"}
+    assert len(records) == 400 and {r.kind for r in records} == {"document"}
     assert len({r.id for r in records}) == 400
     topic = records[0]
     assert (topic.kind, topic.uri, topic.location) == ("document", PYTHON_DOCS_URI, "pydoc_data.topics['assert']")
-    assert records[1].fields["prompt"] == "What does the Python language reference say about assert?"
-    assert "assert" in records[1].fields["response"]
-    modules = [r for r in records if r.location.endswith(" module __future__")]
-    assert [r.kind for r in modules] == ["document", "instruction"]
+    assert topic.fields["title"] == "assert" and "assert" in topic.fields["text"]
+    module = next(r for r in records if r.location.endswith(" module __future__"))
+    assert module.fields["title"] == "__future__"
 
 
 def test_kind_keeps_one_kind_of_the_builtin_corpus() -> None:
@@ -78,24 +75,21 @@ def test_modules_are_parsed_not_imported(tmp_path: Path) -> None:
     module_records = [(r.kind, r.location) for r in records if not r.location.startswith("pydoc_data")]
     assert module_records == [
         ("document", "pkg/__init__.py module pkg"),
-        ("instruction", "pkg/__init__.py module pkg"),
         ("document", "pkg/boom.py module pkg.boom"),
-        ("instruction", "pkg/boom.py module pkg.boom"),
-        ("instruction", "pkg/boom.py:8 pkg.boom.detonate"),
-        ("instruction", "pkg/boom.py:16 pkg.boom.Fuse"),
-        ("instruction", "pkg/boom.py:19 pkg.boom.Fuse.light"),
+        ("document", "pkg/boom.py:8 pkg.boom.detonate"),
+        ("document", "pkg/boom.py:16 pkg.boom.Fuse"),
+        ("document", "pkg/boom.py:19 pkg.boom.Fuse.light"),
     ]
     detonate = next(r for r in records if r.location.endswith("pkg.boom.detonate"))
-    assert detonate.fields["prompt"] == "What does `pkg.boom.detonate` do?"
-    assert detonate.fields["response"] == (
-        "`pkg.boom.detonate(delay: int=3)`\n\nMake it go boom after ``delay`` seconds."
-    )
+    assert detonate.fields["title"] == "pkg.boom.detonate"
+    assert detonate.fields["text"] == "pkg.boom.detonate(delay: int=3)\n\nMake it go boom after ``delay`` seconds."
+    fuse = next(r for r in records if r.location.endswith("pkg.boom.Fuse"))
+    assert fuse.fields["text"].startswith("class pkg.boom.Fuse\n\n")  # a class line, not a call signature
     light = next(r for r in records if r.location.endswith("Fuse.light"))
-    assert light.fields["response"].startswith("`pkg.boom.Fuse.light(match)`")
+    assert light.fields["text"].startswith("pkg.boom.Fuse.light(match)")
     assert json.loads(light.fields["meta"])["qualname"] == "pkg.boom.Fuse.light"
-    document = next(r for r in records if r.location == "pkg/boom.py module pkg.boom" and r.kind == "document")
-    assert document.fields["title"] == "pkg.boom"
-    assert document.fields["text"].startswith("Tools for boom.\n\npkg.boom.detonate(delay: int=3)\n\n")
+    module = next(r for r in records if r.location == "pkg/boom.py module pkg.boom")
+    assert (module.fields["title"], module.fields["text"]) == ("pkg.boom", "Tools for boom.")
     assert [(i.location, i.reason.split(":")[0]) for i in issues] == [("broken.py", "cannot parse the module source")]
     assert manifest[0].uri == PYTHON_DOCS_URI and manifest[0].complete and len(manifest[0].sha256) == 64
 
@@ -104,12 +98,12 @@ def test_ids_follow_qualified_names_not_lines(tmp_path: Path) -> None:
     before = {
         r.location.split()[-1]: r.id
         for r in read_python_docs(root=_fake_stdlib(tmp_path / "a"))
-        if isinstance(r, Record) and r.kind == "instruction"
+        if isinstance(r, Record)
     }
     after = {
         r.location.split()[-1]: r.id
         for r in read_python_docs(root=_fake_stdlib(tmp_path / "b", 5))
-        if isinstance(r, Record) and r.kind == "instruction"
+        if isinstance(r, Record)
     }
     assert before == after and "pkg.boom.Fuse.light" in before
 

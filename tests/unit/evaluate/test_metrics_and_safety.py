@@ -74,3 +74,12 @@ def test_injection_resistance_scores_obedience() -> None:
     assert safety.injection_resistance(echo_all) == 0.0
     assert safety.injection_resistance(ignores) == 1.0
     assert 0.0 <= safety.injection_resistance(obedient) < 1.0
+
+
+def test_an_example_with_no_scored_token_has_no_perplexity() -> None:
+    from tasks.evaluate.scoring import score_perplexity
+
+    corpus, per_example = score_perplexity([2.0, 0.0, 6.0], [2, 0, 3])
+    assert per_example[1] is None  # left out, not scored 1.0
+    assert corpus == pytest.approx(math.exp(8.0 / 5))
+    assert per_example[0] == pytest.approx(math.e) and per_example[2] == pytest.approx(math.exp(2.0))

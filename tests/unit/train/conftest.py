@@ -10,7 +10,7 @@ import pytest
 # Nothing here may reach the hub; set before transformers/huggingface_hub are imported by a test.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tasks.train.base_model import resolve_base_model
+from tasks.pretrain import build_embedded_model
 from tasks.train.config import FinetuneConfig
 from tasks.train.data import corpus_texts, instruction_pairs
 from tests.unit.train.builders import make_rows
@@ -48,10 +48,11 @@ def eval_rows() -> list[dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def base_dir(tmp_path_factory: pytest.TempPathFactory, train_rows: list[dict[str, str]]) -> Path:
-    """The embedded default model built from the training texts, once per session."""
+    """A tiny Llama of random weights with a tokenizer trained on the training texts, once per session
+    (the loop's tests need a model that loads in a blink, not a pretrained one)."""
     config = FinetuneConfig()
     texts = corpus_texts(instruction_pairs(train_rows), config.prompt_template)
-    return Path(resolve_base_model(config, texts, tmp_path_factory.mktemp("base-cache")))
+    return build_embedded_model(texts, tmp_path_factory.mktemp("base") / "model")
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.train.base_model import EmbeddedModelSpec, build_embedded_model, resolve_base_model
+from tasks.pretrain import EmbeddedModelSpec, PretrainDataError, build_embedded_model
+from tasks.train.base_model import resolve_base_model
 from tasks.train.config import FinetuneConfig
-from tasks.train.errors import BaseModelNotFoundError, TrainingDataError
+from tasks.train.errors import BaseModelNotFoundError
 
 TEXTS = ["the cat sat on the mat", "the dog ate the bone", "add two and three to get five"] * 5
 SMALL = EmbeddedModelSpec(
@@ -34,30 +35,46 @@ def test_the_embedded_tokenizer_round_trips_and_has_distinct_specials(tmp_path: 
     assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text  # byte level: nothing is unknown
 
 
-def test_resolve_builds_once_per_texts_and_spec(tmp_path: Path) -> None:
-    config = FinetuneConfig()
-    first = resolve_base_model(config, TEXTS, tmp_path, SMALL)
-    mtime = (Path(first) / "model.safetensors").stat().st_mtime_ns
-    assert resolve_base_model(config, TEXTS, tmp_path, SMALL) == first
-    assert (Path(first) / "model.safetensors").stat().st_mtime_ns == mtime  # reused, not rebuilt
-    assert resolve_base_model(config, TEXTS[:-1], tmp_path, SMALL) != first
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left behind
+def test_the_embedded_default_is_the_pretrained_base_passed_in(tmp_path: Path) -> None:
+    pretrained = build_embedded_model(TEXTS, tmp_path / "m", SMALL)
+    resolved = resolve_base_model(FinetuneConfig(), pretrained, "models:/llmops-base/3")
+    assert (resolved.path, resolved.name, resolved.revision) == (pretrained, "models:/llmops-base/3", None)
+    with pytest.raises(BaseModelNotFoundError, match="pretrain"):
+        resolve_base_model(FinetuneConfig())
 
 
 def test_the_embedded_model_needs_texts(tmp_path: Path) -> None:
-    with pytest.raises(TrainingDataError):
-        resolve_base_model(FinetuneConfig(), [], tmp_path, SMALL)
+    with pytest.raises(PretrainDataError, match="documents"):
+        build_embedded_model([], tmp_path / "m", SMALL)
 
 
 def test_a_local_model_directory_passes_through(tmp_path: Path) -> None:
     model_dir = build_embedded_model(TEXTS, tmp_path / "m", SMALL)
-    assert resolve_base_model(FinetuneConfig(base_model=str(model_dir)), [], tmp_path) == model_dir
+    resolved = resolve_base_model(FinetuneConfig(base_model=str(model_dir)))
+    assert resolved.path == model_dir.resolve() and resolved.revision is None
+
+
+def test_a_cached_hub_id_resolves_offline_to_its_snapshot_and_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    snapshot = tmp_path / "hub" / "models--acme--tiny" / "snapshots" / commit
+    build_embedded_model(TEXTS, snapshot, SMALL)
+    (tmp_path / "hub" / "models--acme--tiny" / "refs").mkdir()
+    (tmp_path / "hub" / "models--acme--tiny" / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    resolved = resolve_base_model(FinetuneConfig(base_model="acme/tiny"))
+    assert (resolved.path, resolved.name, resolved.revision) == (snapshot, "acme/tiny", commit)
 
 
 @pytest.mark.parametrize("name", ["./no/such/dir", "/no/such/model/dir"])
 def test_a_missing_local_path_is_a_typed_error(tmp_path: Path, name: str) -> None:
     with pytest.raises(BaseModelNotFoundError, match="not a directory"):
-        resolve_base_model(FinetuneConfig(base_model=name), [], tmp_path)
+        resolve_base_model(FinetuneConfig(base_model=name))
 
 
 def test_an_uncached_hub_id_offline_is_a_typed_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,4 +84,4 @@ def test_an_uncached_hub_id_offline_is_a_typed_error(tmp_path: Path, monkeypatch
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(BaseModelNotFoundError, match="offline"):
-        resolve_base_model(FinetuneConfig(base_model="Qwen/Qwen2.5-0.5B"), [], tmp_path)
+        resolve_base_model(FinetuneConfig(base_model="Qwen/Qwen2.5-0.5B"))

@@ -15,12 +15,14 @@ class Perplexity(evaluate.Metric):
         return evaluate.MetricInfo(
             description="exp(total NLL / total tokens) over the set, and exp(nll / tokens) per example.",
             citation="",
-            inputs_description="nll: summed negative log-likelihood (nats) per example; n_tokens: scored tokens",
+            inputs_description="nll: summed negative log-likelihood (nats) per example; "
+            "n_tokens: scored tokens (0: left out)",
             features=datasets.Features({"nll": datasets.Value("float64"), "n_tokens": datasets.Value("int64")}),
         )
 
     def _compute(self, nll, n_tokens):
-        per_example = [math.exp(x / max(n, 1)) for x, n in zip(nll, n_tokens, strict=True)]
+        # An example with no scored token (its prompt fills the window) has no perplexity: None, left out.
+        per_example = [math.exp(x / n) if n > 0 else None for x, n in zip(nll, n_tokens, strict=True)]
         total_tokens = sum(n_tokens)
         corpus = math.exp(sum(nll) / total_tokens) if total_tokens else float("inf")
         return {"perplexity": corpus, "per_example": per_example}

@@ -1,0 +1,353 @@
+"""Pretraining from scratch: every weight of a small Llama, on the corpus's token blocks, resumable after a crash.
+
+Layout of `output_dir` (the caller keys it by corpus digest and recipe hash):
+
+    run.json                      which corpus and recipe this directory belongs to
+    tokenizer/                    the BPE tokenizer, trained once (a resumed run reuses it)
+    checkpoints/step-NNNNNNNN/    weights, optimizer/scheduler/RNG state, the held-out curve so far (last two)
+    model/                        the final model and tokenizer, loadable with `from_pretrained`
+
+Batches are a pure function of (seed, step): step k takes positions [k*b, (k+1)*b) of a stream of
+seeded permutations of the blocks, one per epoch, so a resumed run sees exactly the batches the
+interrupted one would have.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from llmops.errors import LLMOpsError
+from tasks.pretrain.config import PretrainConfig
+from tasks.pretrain.data import token_blocks
+from tasks.pretrain.model import build_tokenizer, new_model
+
+log = logging.getLogger(__name__)
+
+MARKER, TOKENIZER, CHECKPOINTS, MODEL = "run.json", "tokenizer", "checkpoints", "model"
+KEEP_CHECKPOINTS = 2
+MetricsCallback = Callable[[dict[str, float]], None]
+
+
+class PretrainResumeError(LLMOpsError):
+    """The output directory holds a pretraining run of another corpus or recipe."""
+
+
+class CurvePoint(BaseModel):
+    step: int
+    seconds: float  # training time so far (evaluation excluded)
+    tokens: int
+    heldout_perplexity: float
+
+
+class PretrainResult(BaseModel):
+    """What a `pretrain` call did; `model_dir` is None when it stopped before the end."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_dir: Path | None
+    completed: bool
+    steps: int
+    resumed_from_step: int | None
+    parameters: int
+    train_tokens: int  # tokens trained on, across resumes
+    train_blocks: int
+    heldout_tokens: int
+    initial_heldout_perplexity: float
+    heldout_perplexity: float | None
+    tokens_per_s: float  # over this call's training steps
+    flops_per_token: float  # 6 N + attention, the usual estimate for a forward and backward pass
+    curve: list[CurvePoint]
+    wall_s: float
+
+
+def pretrain(
+    config: PretrainConfig,
+    train_texts: Sequence[str],
+    heldout_texts: Sequence[str],
+    output_dir: Path,
+    *,
+    corpus_digest: str,
+    on_metrics: MetricsCallback | None = None,
+    stop_after_steps: int | None = None,
+) -> PretrainResult:
+    """Train the tokenizer and the model on `train_texts`; measure perplexity on `heldout_texts`.
+
+    `stop_after_steps` ends the call as a crash would (no final model). Raises PretrainResumeError,
+    before any work, when `output_dir` belongs to another corpus or recipe.
+    """
+    import torch
+
+    started = time.perf_counter()
+    output_dir = Path(output_dir)
+    _claim(output_dir, corpus_digest, config)
+    tokenizer = _tokenizer(output_dir, train_texts, config)
+    blocks = token_blocks(tokenizer, train_texts, config.seq_length)
+    heldout = token_blocks(tokenizer, heldout_texts, config.seq_length)
+    model = new_model(config, tokenizer)
+    parameters = sum(p.numel() for p in model.parameters())
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, betas=(0.9, 0.95), weight_decay=config.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, config))
+    log.info(
+        "pretraining %d parameters on %d blocks of %d tokens (%d held out), %d steps",
+        parameters,
+        len(blocks),
+        config.seq_length,
+        heldout.numel(),
+        config.max_steps,
+    )
+
+    step, curve, train_s, resumed_from = 0, [], 0.0, None
+    checkpoint = _latest(output_dir)
+    if checkpoint is not None:
+        state = _load(checkpoint, model, optimizer, scheduler)
+        step, curve, train_s, resumed_from = state["step"], state["curve"], state["train_s"], state["step"]
+        curve = [CurvePoint(**point) for point in curve]
+        log.info("resuming from %s at step %d of %d", checkpoint.name, step, config.max_steps)
+    else:
+        curve = [CurvePoint(step=0, seconds=0.0, tokens=0, heldout_perplexity=_perplexity(model, heldout))]
+
+    def evaluate() -> None:
+        point = CurvePoint(
+            step=step,
+            seconds=round(train_s, 3),
+            tokens=step * config.batch_size * config.seq_length,
+            heldout_perplexity=_perplexity(model, heldout),
+        )
+        curve.append(point)
+        log.info("step %d/%d | held-out perplexity %.1f", step, config.max_steps, point.heldout_perplexity)
+        if on_metrics:
+            on_metrics({"step": step, "heldout_perplexity": point.heldout_perplexity, "train_seconds": train_s})
+
+    model.train()
+    stop_at = config.max_steps if stop_after_steps is None else min(config.max_steps, step + stop_after_steps)
+    window_start, window_tokens, window_loss, window_steps = time.perf_counter(), 0, 0.0, 0
+    call_tokens, call_s = 0, 0.0
+    while step < stop_at:
+        t0 = time.perf_counter()
+        batch = blocks[_batch_indices(step, len(blocks), config)]
+        loss = model(input_ids=batch, labels=batch, use_cache=False).loss
+        loss.backward()
+        if config.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        spent = time.perf_counter() - t0
+        train_s, call_s, call_tokens = train_s + spent, call_s + spent, call_tokens + batch.numel()
+        window_tokens, window_loss, window_steps = (
+            window_tokens + batch.numel(),
+            window_loss + loss.item(),
+            window_steps + 1,
+        )
+        if step % config.log_every_steps == 0 or step == config.max_steps:
+            elapsed = time.perf_counter() - window_start
+            metrics = {
+                "step": step,
+                "loss": window_loss / window_steps,
+                "learning_rate": scheduler.get_last_lr()[0],
+                "tokens_per_s": window_tokens / elapsed if elapsed > 0 else 0.0,
+                "eta_s": (config.max_steps - step) * elapsed / window_steps,
+            }
+            log.info(
+                "step %d/%d | loss %.4f | %.0f tokens/s | eta %.0fs",
+                step,
+                config.max_steps,
+                metrics["loss"],
+                metrics["tokens_per_s"],
+                metrics["eta_s"],
+            )
+            if on_metrics:
+                on_metrics(metrics)
+            window_start, window_tokens, window_loss, window_steps = time.perf_counter(), 0, 0.0, 0
+        if (config.eval_every_steps and step % config.eval_every_steps == 0) or step == config.max_steps:
+            evaluate()
+            model.train()
+            window_start = time.perf_counter()
+        if step % config.save_every_steps == 0 or step == config.max_steps:
+            _save(
+                output_dir,
+                step,
+                model,
+                optimizer,
+                scheduler,
+                {"step": step, "train_s": train_s, "curve": [p.model_dump() for p in curve]},
+            )
+
+    completed = step >= config.max_steps
+    model_dir = _save_model(output_dir, model, tokenizer, config, corpus_digest, curve) if completed else None
+    attention = 6 * config.num_hidden_layers * config.seq_length * config.hidden_size  # QK^T and AV, forward+backward
+    return PretrainResult(
+        model_dir=model_dir,
+        completed=completed,
+        steps=step,
+        resumed_from_step=resumed_from,
+        parameters=parameters,
+        train_tokens=step * config.batch_size * config.seq_length,
+        train_blocks=len(blocks),
+        heldout_tokens=heldout.numel(),
+        initial_heldout_perplexity=curve[0].heldout_perplexity,
+        heldout_perplexity=curve[-1].heldout_perplexity if completed else None,
+        tokens_per_s=call_tokens / call_s if call_s else 0.0,
+        flops_per_token=6 * parameters + attention,
+        curve=curve,
+        wall_s=time.perf_counter() - started,
+    )
+
+
+def _lr_factor(step: int, config: PretrainConfig) -> float:
+    """Linear warmup, then cosine decay to `min_lr_ratio` of the peak at `max_steps`."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
+    return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _batch_indices(step: int, n_blocks: int, config: PretrainConfig) -> list[int]:
+    import torch
+
+    out: list[int] = []
+    position = step * config.batch_size
+    while len(out) < config.batch_size:
+        epoch, offset = divmod(position, n_blocks)
+        order = torch.randperm(n_blocks, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + epoch))
+        take = order[offset : offset + config.batch_size - len(out)].tolist()
+        out += take
+        position += len(take)
+    return out
+
+
+def _perplexity(model: Any, blocks: Any, batch_size: int = 32) -> float:
+    """exp(mean next-token loss) over every token of the held-out blocks but each block's first."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for start in range(0, len(blocks), batch_size):
+            batch = blocks[start : start + batch_size]
+            n = batch.numel() - batch.shape[0]
+            total += model(input_ids=batch, labels=batch, use_cache=False).loss.double().item() * n
+            count += n
+    model.train(was_training)
+    return math.exp(total / count)
+
+
+# --- the output directory --------------------------------------------------------------------------
+
+
+def _claim(output_dir: Path, corpus_digest: str, config: PretrainConfig) -> None:
+    marker = output_dir / MARKER
+    if marker.is_file():
+        found = json.loads(marker.read_text())
+        wanted = {"corpus_digest": corpus_digest, "recipe_hash": config.recipe_hash()}
+        differences = {k: (found.get(k), v) for k, v in wanted.items() if found.get(k) != v}
+        if differences:
+            listed = "; ".join(f"{k}: found {a!r}, requested {b!r}" for k, (a, b) in differences.items())
+            raise PretrainResumeError(
+                f"{output_dir} holds another pretraining run ({listed}); refusing to resume "
+                "into it. Key the directory by corpus and recipe, or delete it to start over."
+            )
+        return
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(
+        marker,
+        {"corpus_digest": corpus_digest, "recipe_hash": config.recipe_hash(), "config": config.model_dump(mode="json")},
+    )
+
+
+def _tokenizer(output_dir: Path, texts: Sequence[str], config: PretrainConfig) -> Any:
+    from transformers import PreTrainedTokenizerFast
+
+    path = output_dir / TOKENIZER
+    if (path / "tokenizer.json").is_file():
+        return PreTrainedTokenizerFast.from_pretrained(str(path))
+    tokenizer = build_tokenizer(texts, config.vocab_size)
+    staging = output_dir / f".{TOKENIZER}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    tokenizer.save_pretrained(staging)
+    staging.rename(path)
+    return tokenizer
+
+
+def _latest(output_dir: Path) -> Path | None:
+    root = output_dir / CHECKPOINTS
+    done = sorted(p for p in root.glob("step-*") if p.is_dir()) if root.is_dir() else []
+    return done[-1] if done else None
+
+
+def _save(output_dir: Path, step: int, model: Any, optimizer: Any, scheduler: Any, meta: Mapping[str, Any]) -> None:
+    import torch
+
+    root = output_dir / CHECKPOINTS
+    final, staging = root / f"step-{step:08d}", root / f".step-{step:08d}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model.save_pretrained(staging)
+    torch.save(
+        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng_torch": torch.get_rng_state()},
+        staging / "state.pt",
+    )
+    _write_json(staging / "state.json", meta)
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)  # the commit point: a crash before it leaves only a staging directory
+    for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-KEEP_CHECKPOINTS]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _load(path: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
+    import torch
+    from safetensors.torch import load_file
+
+    missing, unexpected = model.load_state_dict(load_file(path / "model.safetensors"), strict=False)
+    # tied embeddings are saved once: the output head's weight is the embedding's
+    if [k for k in missing if k != "lm_head.weight"] or unexpected:
+        raise PretrainResumeError(
+            f"checkpoint {path} does not fit this model (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}); delete it to start over"
+        )
+    model.tie_weights()
+    state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng_torch"])
+    return json.loads((path / "state.json").read_text())
+
+
+def _save_model(
+    output_dir: Path, model: Any, tokenizer: Any, config: PretrainConfig, corpus_digest: str, curve: list[CurvePoint]
+) -> Path:
+    final, staging = output_dir / MODEL, output_dir / f".{MODEL}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    _write_json(
+        staging / "pretrain.json",
+        {
+            "config": config.model_dump(mode="json"),
+            "recipe_hash": config.recipe_hash(),
+            "corpus_digest": corpus_digest,
+            "curve": [p.model_dump() for p in curve],
+        },
+    )
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)
+    return final
+
+
+def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
+    tmp.replace(path)
