@@ -58,9 +58,10 @@ class GatePolicy(BaseModel):
     beat_base: bool = Field(True, description="The candidate must beat its own base model on the primary metric.")
     base_margin: float = Field(0.0, description="vs the base model: the CI's lower bound must exceed this.")
     guards: dict[str, float] = Field(
-        default_factory=lambda: {"exact_match": 0.15, "chrf": 0.05, "bleu": 0.05, "perplexity": 0.25},
-        description="Non-inferiority margin per guard metric vs the champion (perplexity: on the log scale, "
-        "0.25 allows about 28% higher): the CI's lower bound on (candidate - champion) must stay above -margin.",
+        default_factory=lambda: {"exact_match": 0.15, "chrf": 5.0, "bleu": 5.0, "perplexity": 0.25},
+        description="Non-inferiority margin per guard metric vs the champion, in the metric's unit (chrF and BLEU "
+        "are 0-100, exact match 0-1; perplexity on the log scale, 0.25 allows about 28% higher): the CI's lower "
+        "bound on (candidate - champion) must stay above -margin.",
     )
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Two-sided confidence level of the intervals.")
     bootstrap_resamples: int = Field(2000, ge=200, le=100_000)

@@ -49,13 +49,13 @@ class FinetuneConfig(BaseModel):
         "default: the cached or latest one. The commit used is recorded in the lineage either way.",
     )
     retrieval_top_k: int = Field(
-        default=3,
+        default=1,
         ge=0,
         le=50,
         description="Passages retrieved for each question and put in the prompt; 0: none.",
     )
     passage_chars: int = Field(
-        default=200,
+        default=160,
         ge=20,
         le=20_000,
         description="Characters of each retrieved passage kept in the prompt.",

@@ -147,3 +147,27 @@ def test_json_schema_carries_bounds_and_descriptions_for_the_form() -> None:
     assert props["lora_r"]["minimum"] == 1 and props["lora_r"]["maximum"] == 1024
     assert props["precision"]["enum"] == ["auto", "bf16", "fp16", "fp32"]
     assert all(p.get("description") for p in props.values())
+
+
+def test_the_run_key_covers_what_changes_the_adapter_beyond_the_config() -> None:
+    from pathlib import Path
+
+    from tasks.train.base_model import ResolvedBase
+    from tasks.train.run import run_key
+
+    config, base = FinetuneConfig(), ResolvedBase(Path("/b"), "models:/llmops-base/1")
+    key = run_key(config, base, "docs_a", 4, 0)
+    assert key == run_key(config, base, "docs_a", 4, 0)
+    assert (
+        len(
+            {
+                key,
+                run_key(config, base, "docs_a", 4, 1),
+                run_key(config, base, "docs_a", 5, 0),
+                run_key(config, base, "docs_b", 4, 0),
+                run_key(config, ResolvedBase(Path("/b"), "x", "rev"), "docs_a", 4, 0),
+                run_key(config.model_copy(update={"lora_r": 4}), base, "docs_a", 4, 0),
+            }
+        )
+        == 6
+    )
