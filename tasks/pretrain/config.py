@@ -16,8 +16,9 @@ class PretrainConfig(BaseModel):
 
     The defaults are sized for two CPU cores: about 1M parameters, 600 optimizer steps of
     16 blocks x 128 tokens (1.2M tokens, about two passes over the built-in corpus), about two
-    minutes at 9-11k tokens/s (held-out perplexity about 45; 38 at 900 steps). Measured here: more, smaller steps beat fewer, larger ones at the same
-    tokens (held-out perplexity 27 at 900 x 16 against 45 at 450 x 32, and 91 at 300 x 16 x 256 tokens).
+    minutes at 9-11k tokens/s (held-out perplexity about 45 in `make run`; 38 at 900 steps). Measured here,
+    at the same tokens, more and smaller steps win: held-out perplexity 27 at 900 x 16 blocks against 45
+    at 450 x 32 (a smaller held-out set than the stage's), and 91 at 300 x 16 blocks of 256 tokens.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
