@@ -35,8 +35,11 @@ PARAMS = dict(
     ),
     finetune=FinetuneConfig(max_steps=80, max_seq_length=384, learning_rate=5e-3),
     eval_config=EvalConfig(max_examples=24, max_new_tokens=24),
-    # the candidate must still beat its base model by the bootstrap; the absolute floors are for full runs
-    policy=GatePolicy(thresholds={}),
+    # the mechanics of promotion, reuse and serving on a seconds-long recipe: so weak a base leaves the
+    # fine-tune's gain within the bootstrap's noise on 24 examples (measured: +0.046 ROUGE-L, CI
+    # [-0.010, +0.105] with a 400-step base). The default policy, base comparison and floors included,
+    # is what `make run` passes on the default recipe (README, Benchmarks)
+    policy=GatePolicy(thresholds={}, beat_base=False),
     model_name="llmops-e2e",
 )
 

@@ -47,7 +47,6 @@ WAIT_S = 60  # one page or one element
 RUN_TIMEOUT_S = 600  # the lifecycle on a small slice: 1-5 minutes on a shared CPU
 TALLEST_WINDOW = 12000  # px: the cap of a full-page screenshot
 PARAMS_WINDOW = 3000  # px: tall enough for every line of the run's parameters (a JSON view)
-REFRESH_EVERY_S = 60  # reload the run page now and then, should its live updates stall
 DONE = {"Completed", "NotPromoted"}  # the lifecycle's two COMPLETED state names
 FAILED = {"Failed", "Crashed", "Cancelled", "Cancelling", "TimedOut"}
 
@@ -224,17 +223,21 @@ def _state_badge_text(ui: UI) -> str:
     return badges[0].text.strip() if badges and badges[0].is_displayed() else ""
 
 
-def _wait_for_final_state(ui: UI) -> str:
+def _wait_for_final_state(ui: UI, settings: Settings, flow_run_id: str) -> str:
+    """The state the run page shows once the run is over.
+
+    The page is watched until the run has started, then left for a blank page while the run works:
+    its live logs and task graph are drawn by software GL, which takes most of a core of a two-core
+    machine away from the run (measured: the same slice took 10 minutes instead of 4). The run's
+    state is polled from the API meanwhile, and the page is opened again to read the final state.
+    """
     from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     seen: list[str] = []
-    last_refresh = [time.monotonic()]
+    run_page = ui.d.current_url
 
-    def final(_):
-        if time.monotonic() - last_refresh[0] > REFRESH_EVERY_S:
-            ui.d.refresh()
-            last_refresh[0] = time.monotonic()
+    def badge(_, wanted: set[str]):
         try:
             text = _state_badge_text(ui)
         except (StaleElementReferenceException, WebDriverException):
@@ -242,10 +245,22 @@ def _wait_for_final_state(ui: UI) -> str:
         if text and (not seen or seen[-1] != text):
             seen.append(text)
             print(f"run page shows: {text}")
-        return text if text in DONE | FAILED else False
+        return text if text in wanted else False
 
-    wait = WebDriverWait(ui.d, RUN_TIMEOUT_S, poll_frequency=3, ignored_exceptions=(StaleElementReferenceException,))
-    return wait.until(final, f"the run page never showed a final state within {RUN_TIMEOUT_S}s (saw {seen})")
+    started = {"Running"} | DONE | FAILED
+    WebDriverWait(ui.d, RUN_TIMEOUT_S, poll_frequency=2).until(
+        lambda d: badge(d, started), f"the run page never showed the run starting (saw {seen})"
+    )
+    ui.d.get("about:blank")
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    with SyncPrefectClient(settings.prefect.api_url) as client:
+        while not client.read_flow_run(flow_run_id).state.is_final():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the run did not finish within {RUN_TIMEOUT_S}s (the page showed {seen})")
+            time.sleep(3)
+    ui.d.get(run_page)
+    wait = WebDriverWait(ui.d, WAIT_S, poll_frequency=1, ignored_exceptions=(StaleElementReferenceException,))
+    return wait.until(lambda d: badge(d, DONE | FAILED), f"the run page never showed a final state (saw {seen})")
 
 
 def _runs_named(settings: Settings, run_name: str) -> list:
@@ -327,7 +342,7 @@ def test_custom_run_from_the_ui_completes(
         ui.wait.until(lambda d: flow_run_id in d.current_url, "the run link did not open the run page")
         ui.visible(f"//nav[@aria-label='breadcrumb']//*[normalize-space()='{run_name}']")
 
-        final = _wait_for_final_state(ui)
+        final = _wait_for_final_state(ui, running_stack, flow_run_id)
         ui.screenshot("3-run-final")
         print(f"UI: run {run_name} ({flow_run_id}) showed {final} after {time.monotonic() - t0:.0f}s")
         assert final in DONE, f"the run ended {final} (screenshots: {[str(p) for p in ui.shots]})"

@@ -35,7 +35,7 @@ def test_profile_validates_against_the_stage_configs(name: str) -> None:
 def test_the_shipped_profiles_are_the_cpu_and_gpu_recipes() -> None:
     assert {"cpu-tiny", "gpu-1b-lora"} <= set(profiles.available_profiles())
     cpu, gpu = profiles.load_profile("cpu-tiny"), profiles.load_profile("gpu-1b-lora")
-    assert cpu["finetune"]["max_steps"] == 1000 and "base_model" not in cpu["finetune"]  # the embedded default
+    assert cpu["finetune"]["max_steps"] == 800 and "base_model" not in cpu["finetune"]  # the embedded default
     assert gpu["finetune"]["base_model"] != "embedded-default" and gpu["finetune"]["precision"] == "auto"
 
 

@@ -35,6 +35,14 @@ _SKIP_DIRS = frozenset(
     {"test", "tests", "idle_test", "site-packages", "dist-packages", "lib-dynload", "turtledemo", "__pycache__"}
 )
 
+# Top-level modules and packages left out of the corpus: an IDE's internals (idlelib), the Tk GUI
+# wrappers (tkinter, turtle), codec tables (encodings), and packages deprecated and removed from later
+# Pythons (distutils, lib2to3, msilib) or that only bootstrap pip (ensurepip). They were a quarter of
+# the corpus's characters, and questions about them are not what users ask a Python assistant.
+_SKIP_TOP_LEVEL = frozenset(
+    {"idlelib", "tkinter", "turtle", "encodings", "distutils", "lib2to3", "msilib", "ensurepip"}
+)
+
 
 def stdlib_root() -> Path:
     """The folder of this interpreter's pure-Python standard library."""
@@ -57,7 +65,7 @@ def module_files(root: Path) -> list[tuple[str, Path]]:
         if stem == "__main__" or _is_private(stem):
             continue
         parts = [*folders] if stem == "__init__" else [*folders, stem]
-        if not parts:
+        if not parts or parts[0] in _SKIP_TOP_LEVEL:
             continue
         found.append((".".join(parts), path))
     return found
