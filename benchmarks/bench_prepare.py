@@ -165,7 +165,11 @@ def run_steps(
 
     count = sum(map(len, good))
     deduplicator = Deduplicator(
-        "near", threshold=config.near_duplicate_threshold, num_perm=config.num_perm, shingle_words=config.shingle_words
+        "near",
+        threshold=config.near_duplicate_threshold,
+        num_perm=config.num_perm,
+        shingle_tokens=config.shingle_tokens,
+        bands=config.lsh_bands,
     )
     out, seconds = timed(lambda: [deduplicator.filter(b) for b in good])
     record("dedupe", count, seconds)
@@ -176,7 +180,7 @@ def run_steps(
     count = sum(map(len, kept))
 
     def split_all() -> dict[str, str]:
-        decontaminator = Decontaminator(config.contamination_threshold, config.num_perm, config.shingle_words)
+        decontaminator = Decontaminator(config.contamination_threshold, config.contamination_ngram_words)
         for batch in kept:
             pairs = [r for r in batch if r.kind == "instruction"]
             decontaminator.add(pairs, [split_of(r.id, config.eval_fraction, config.split_seed) for r in pairs])

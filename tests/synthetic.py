@@ -162,6 +162,11 @@ def fake_private_key(rng: random.Random) -> str:
     return f"-----BEGIN {label}PRIVATE KEY-----\n{lines}\n-----END {label}PRIVATE KEY-----"
 
 
+def fake_credential(rng: random.Random) -> str:
+    """A password as a config line assigns it (the lead-in names the key)."""
+    return rng.choice(string.ascii_letters) + _chars(rng, _ALNUM + "!#*-_", rng.randint(9, 23))
+
+
 FAKERS: dict[str, Callable[[random.Random], str]] = {
     "PRIVATE_KEY": fake_private_key,
     "TOKEN": fake_token,
@@ -172,6 +177,7 @@ FAKERS: dict[str, Callable[[random.Random], str]] = {
     "NATIONAL_ID": fake_national_id,
     "PHONE": fake_phone,
     "IP": fake_ip,
+    "CREDENTIAL": fake_credential,
 }
 _LEAD_INS = {
     "PRIVATE_KEY": "key:\n",
@@ -183,6 +189,7 @@ _LEAD_INS = {
     "NATIONAL_ID": "id",
     "PHONE": "call",
     "IP": "host",
+    "CREDENTIAL": "DB_PASSWORD=",
 }
 
 
@@ -202,7 +209,10 @@ def plant_pii(
             shown = secret
             if kind == "TOKEN" and not secret.startswith("eyJ"):
                 shown = f"Authorization: Bearer {secret}"
-            snippet = f"{_LEAD_INS[kind]} {shown}".strip() if kind != "PRIVATE_KEY" else f"\n{shown}\n"
+            lead = _LEAD_INS[kind]
+            snippet = f"{lead}{'' if lead.endswith('=') else ' '}{shown}".strip()
+            if kind == "PRIVATE_KEY":
+                snippet = f"\n{shown}\n"
             words.insert(rng.randint(0, len(words)), snippet)
             planted.append((kind, secret))
     return " ".join(words), planted

@@ -1,6 +1,7 @@
 """The ingest stage: sources → raw records committed to lakeFS, as read, before any processing.
 
-    records.py   Record and SourceIssue, the two things a source yields, and the dataset schemas
+    records.py   Record and SourceIssue, the two things a source yields, the dataset schemas, and ids
+                 (a record without one gets a content id, never one from its file or line)
     sources/     one module per source kind (files, http, hf, python_docs), the formats they parse
     raw.py       the raw commit: records and issues as gzip JSON lines plus the source manifest
     tasks.py     the Prefect task over `ingest_raw`
@@ -26,18 +27,22 @@ from tasks.ingest.records import (
     KINDS,
     META_MAX_CHARS,
     TEXT_FIELDS,
+    ContentIds,
     Kind,
     Record,
     SourceIssue,
+    content_id,
     main_text,
     make_id,
 )
 from tasks.ingest.sources import (
     PYTHON_DOCS_URI,
+    RUN_OUTPUT_MARKER,
     ManifestEntry,
     SourceConfig,
     SourceManifest,
     json_error,
+    mark_run_output,
     read_batches,
     read_source,
     read_sources,
@@ -53,7 +58,9 @@ __all__ = [
     "META_MAX_CHARS",
     "PYTHON_DOCS_URI",
     "RAW_RECORDS",
+    "RUN_OUTPUT_MARKER",
     "TEXT_FIELDS",
+    "ContentIds",
     "Kind",
     "ManifestEntry",
     "RawRef",
@@ -61,10 +68,12 @@ __all__ = [
     "SourceConfig",
     "SourceIssue",
     "SourceManifest",
+    "content_id",
     "ingest_raw",
     "json_error",
     "main_text",
     "make_id",
+    "mark_run_output",
     "new_workdir",
     "read_batches",
     "read_raw_batches",

@@ -4,6 +4,9 @@
                       manifest to a run branch, commit, tag `raw-<content hash>`
     read_raw_batches  the raw file back, as the batches the preparation takes
 
+A record is written as read, with one addition: a record without an id carries its content id
+(``tasks.ingest.records.ContentIds``), so the raw commit pins the ids the split is a hash of.
+
 Content-addressed through the tag: the same raw bytes give the same raw commit. No Prefect here.
 """
 
@@ -13,7 +16,7 @@ import gzip
 import hashlib
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,8 +26,8 @@ from lakefs.client import Client
 from lakefs.exceptions import NotFoundException
 from pydantic import BaseModel
 
-from tasks.ingest.records import Record, SourceIssue
-from tasks.ingest.sources import SourceConfig, SourceManifest, read_batches
+from tasks.ingest.records import ContentIds, Record, SourceIssue
+from tasks.ingest.sources import SourceConfig, SourceManifest, mark_run_output, read_batches
 from tasks.services import lakefs as versioning
 
 MAIN = "main"
@@ -66,8 +69,11 @@ def _item_from_json(data: dict[str, Any]) -> Record | SourceIssue:
     return SourceIssue(data["uri"], data["location"], data["reason"], data.get("excerpt", ""))
 
 
-def write_raw_records(sources: list[str], config: SourceConfig, path: Path) -> tuple[SourceManifest, int, int, str]:
-    """Stream every record and issue the sources yield into a gzip JSON-lines file.
+def write_raw_records(
+    sources: list[str], config: SourceConfig, path: Path, *, exclude: Iterable[str | Path] = ()
+) -> tuple[SourceManifest, int, int, str]:
+    """Stream every record and issue the sources yield into a gzip JSON-lines file; a folder source
+    never reads the folder of ``path`` nor the ``exclude`` paths.
 
     Returns (manifest, records, issues, sha256 of the uncompressed lines).
     """
@@ -76,7 +82,7 @@ def write_raw_records(sources: list[str], config: SourceConfig, path: Path) -> t
     records = issues = 0
     # mtime=0: the same content gives the same compressed bytes
     with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
-        for batch in read_batches(sources, config, manifest=entries):
+        for batch in read_batches(sources, config, manifest=entries, exclude=[path.parent, *exclude]):
             for item in batch:
                 # ASCII escapes keep lone surrogates (invalid UTF-8 kept for validation to report) intact
                 line = (json.dumps(_item_json(item), ensure_ascii=True, default=str) + "\n").encode()
@@ -90,11 +96,15 @@ def write_raw_records(sources: list[str], config: SourceConfig, path: Path) -> t
 
 
 def read_raw_batches(path: Path, batch_size: int) -> Iterator[list[Record | SourceIssue]]:
-    """The raw file back as batches of records and issues, in the order they were read."""
+    """The raw file back as batches of records and issues, in the order they were read.
+
+    Raw files written before records carried content ids get them here, numbered the same way."""
+    ids = ContentIds()
     batch: list[Record | SourceIssue] = []
     with gzip.open(path, "rt", encoding="utf-8") as lines:
         for line in lines:
-            batch.append(_item_from_json(json.loads(line)))
+            item = _item_from_json(json.loads(line))
+            batch.append(ids.assign(item) if isinstance(item, Record) else item)
             if len(batch) >= batch_size:
                 yield batch
                 batch = []
@@ -110,10 +120,13 @@ def ingest_raw(
     *,
     flow_run: dict[str, str],
     workdir: Path,
+    exclude: Iterable[str | Path] = (),
 ) -> tuple[RawRef, SourceManifest]:
-    """Commit the sources' records as read, with their manifest, before any processing."""
+    """Commit the sources' records as read, with their manifest, before any processing.
+
+    Folder sources never read ``workdir`` nor the ``exclude`` paths (the state directory)."""
     records_file = workdir / RAW_RECORDS
-    manifest, records, issues, sha = write_raw_records(sources, config, records_file)
+    manifest, records, issues, sha = write_raw_records(sources, config, records_file, exclude=exclude)
     tag = f"raw-{sha[:16]}"
     prefix = f"raw/{sha[:16]}/"
     existing = tag_commit(client, repository, tag)
@@ -138,6 +151,7 @@ def ingest_raw(
                 "content_sha256": sha,
                 "records": records,
                 "issues": issues,
+                "skipped": manifest.skipped,
                 **json.loads(manifest.model_dump_json()),
             },
             indent=2,
@@ -182,4 +196,7 @@ def ingest_raw(
 
 
 def new_workdir() -> tempfile.TemporaryDirectory[str]:
-    return tempfile.TemporaryDirectory(prefix="llmops-data-")
+    """A temporary work folder, marked so that no folder source reads it (not even another run's)."""
+    workdir = tempfile.TemporaryDirectory(prefix="llmops-data-")
+    mark_run_output(Path(workdir.name))
+    return workdir

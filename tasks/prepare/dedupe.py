@@ -2,21 +2,37 @@
 
 - **exact**: two records whose text is the same after lower-casing and collapsing whitespace. The
   index keeps an 8-byte hash per kept record.
-- **near**: MinHash signatures of word shingles (``shingle_words`` consecutive words), indexed in a
-  datasketch ``MinHashLSH``. LSH only proposes candidates; a candidate counts when the signatures'
-  estimated Jaccard similarity reaches the threshold, so a loose LSH bucket never drops a record.
+- **near**: MinHash signatures of token shingles (``shingle_tokens`` consecutive tokens, see
+  ``shingles``: words, each Chinese or Japanese character, and runs of punctuation, so ``==`` and
+  ``!=`` differ), indexed by LSH bands. LSH only proposes candidates; a candidate
+  counts when the signatures' estimated Jaccard similarity reaches the threshold **and** the two
+  records name the same things: the code names and numbers of one (``json.dumps``, ``parse_qsl``,
+  ``a < b``, ``3.11``) all appear in the other. A copy edited in its prose keeps them, and a copy
+  cut short keeps a subset; a sibling API documented in the same words (``json.dump`` and
+  ``json.dumps``), a flipped operator or another number is another record, however similar the
+  rest of the text.
+
+The defaults (token bigrams, threshold 0.6, 32 bands of 4 rows) come from the precision/recall
+curve that ``benchmarks/bench_dedupe.py`` measures on edits of real documentation and on sibling
+pairs (``tests/data/near_duplicates``): with the name check, bigrams at 0.6 keep the recall of
+every edit kind up to 10% at its ceiling while 2 of 43k similar distinct pairs pass; trigrams lose
+reordered sentences above 0.5. 32 bands of 4 rows propose a pair at similarity 0.6 98.8% of the
+time, at 0.7 99.98%.
 
 Each kind has its own index: a document is never a duplicate of an instruction pair. The text
 compared is the prompt and response of a pair, the body of a document (see ``schemas.main_text``).
 
 Memory: the index holds, per kept record, its signature (``num_perm`` 32-bit values, 512 bytes at
-128) plus the LSH's band tables, about 5 KB in all; this is the one part of the pipeline that grows
-with the input (see ``benchmarks/bench_prepare.py``).
+128), at most ``MAX_NAMES`` name hashes, and one entry in each LSH band; this is the one part of the
+pipeline that grows with the input (see ``benchmarks/bench_prepare.py``).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -25,7 +41,7 @@ import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from tasks.ingest import Kind, Record, main_text
-from tasks.prepare.shingles import shingle_hashes
+from tasks.prepare.shingles import ngram_set, shingle_hashes, token_hashes, word_hashes
 
 DedupeMode = Literal["none", "exact", "near"]
 
@@ -34,6 +50,42 @@ def exact_key(text: str) -> int:
     """8-byte hash of the text lower-cased with whitespace collapsed."""
     canonical = " ".join(text.lower().split())
     return int.from_bytes(hashlib.blake2b(canonical.encode("utf-8", "surrogatepass"), digest_size=8).digest())
+
+
+# What a record names: dotted names (json.dumps), names with an underscore (parse_qsl), called
+# names (dump(), numbers (3.11, 0), and operators (== != <= -> ** //, or a standalone < > + - * / %
+# = and the like). Not the text between backticks: reST's ``x`` and `x' pair up unreliably.
+# Anchored at word starts and possessive (*+), so that scanning stays linear in the text's length.
+_NAMES = re.compile(
+    r"\b[A-Za-z_]\w*+(?:\.[A-Za-z_]\w*+)+"
+    r"|\b(?=\w*_)\w++"
+    r"|\b[A-Za-z_]\w*+(?=\()"
+    r"|\b\d++(?:\.\d++)*+\b"
+    r"|[=!<>]=|<<|>>|->|\*\*|//"
+    r"|(?<!\S)[-+*/%<>=&|^~@]{1,3}(?!\S)"
+)
+# Names kept per record: the smallest hashes (a bottom-k sketch), enough for the nesting test.
+MAX_NAMES = 64
+
+
+def name_hashes(text: str) -> np.ndarray:
+    """The record's names as a sorted array of distinct 32-bit hashes, the ``MAX_NAMES`` smallest."""
+    found = {m.lower() for m in _NAMES.findall(text)}
+    hashes = np.unique(np.array([zlib.crc32(m.encode("utf-8", "surrogatepass")) for m in found], dtype=np.uint32))
+    return hashes[:MAX_NAMES]
+
+
+def _within(small: np.ndarray, large: np.ndarray) -> bool:
+    """Whether every name of ``small`` is in ``large``, as far as the two sketches tell: a name
+    above the largest kept hash of a full sketch is not known either way."""
+    if len(large) == MAX_NAMES:
+        small = small[small <= large[-1]]
+    return bool(np.isin(small, large, assume_unique=True).all())
+
+
+def same_names(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether one record's names are all among the other's (either way round)."""
+    return _within(a, b) if len(a) <= len(b) else _within(b, a)
 
 
 _SLICE = 4_096
@@ -60,23 +112,28 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
 
 
 class MinHasher:
-    """MinHash signatures of texts' word shingles, with datasketch's permutations (``affine32``).
+    """MinHash signatures of texts' token shingles, with datasketch's permutations (``affine32``).
 
     ``signature`` builds one with ``datasketch.MinHash``; ``signatures`` computes many at once with
     the same arithmetic in a few numpy operations per batch, which is what the pipeline uses: the
     per-object overhead of ``MinHash`` costs more than the hashing for short texts. A unit test
     holds the two equal."""
 
-    def __init__(self, num_perm: int = 128, shingle_words: int = 5, seed: int = 1) -> None:
-        self.num_perm, self.shingle_words, self.seed = num_perm, shingle_words, seed
+    def __init__(self, num_perm: int = 128, shingle_tokens: int = 2, seed: int = 1) -> None:
+        self.num_perm, self.shingle_tokens, self.seed = num_perm, shingle_tokens, seed
         template = MinHash(num_perm=num_perm, seed=seed, scheme="affine32")
         self.scheme = template.scheme
         self.permutations = template.permutations
         self._a = template.permutations[0].astype(np.uint32)
         self._b = template.permutations[1].astype(np.uint32)
 
+    def shingles(self, text: str, tokens: np.ndarray | None = None) -> np.ndarray:
+        """The 32-bit hashes of the text's shingles; ``tokens`` (``token_hashes(text)``) may be
+        passed when already computed."""
+        return shingle_hashes(text, self.shingle_tokens, token_hashes(text) if tokens is None else tokens)
+
     def signature(self, text: str) -> np.ndarray:
-        """The MinHash values (``num_perm`` uint32) of the text's word shingles, via datasketch."""
+        """The MinHash values (``num_perm`` uint32) of the text's token shingles, via datasketch."""
         m = MinHash(
             num_perm=self.num_perm,
             seed=self.seed,
@@ -84,21 +141,21 @@ class MinHasher:
             permutations=self.permutations,
             scheme=self.scheme,
         )
-        hashes = shingle_hashes(text, self.shingle_words).tolist()
+        hashes = self.shingles(text).tolist()
         # In slices: update_batch makes a (shingles x num_perm) matrix, 40 MB for a 1M-character text.
         for start in range(0, len(hashes), _SLICE):
             m.update_batch(hashes[start : start + _SLICE])
         return m.hashvalues
 
-    def signatures(self, texts: Sequence[str], words: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    def signatures(self, texts: Sequence[str], tokens: Sequence[np.ndarray] | None = None) -> np.ndarray:
         """One signature row per text, equal to ``signature(text)``, computed a chunk of texts at a
-        time; ``words`` (``word_hashes`` of each text) may be passed when already computed."""
+        time; ``tokens`` (``token_hashes`` of each text) may be passed when already computed."""
         out = np.empty((len(texts), self.num_perm), dtype=np.uint32)
         pending: list[np.ndarray] = []
         first = 0  # index of the first text in pending
         size = 0
         for i, text in enumerate(texts):
-            hashes = shingle_hashes(text, self.shingle_words, None if words is None else words[i])
+            hashes = self.shingles(text, None if tokens is None else tokens[i])
             if size + len(hashes) > _CHUNK_SHINGLES and pending:
                 self._fill(out, first, pending)
                 pending, first, size = [], i, 0
@@ -127,12 +184,29 @@ class MinHasher:
         return LeanMinHash(seed=self.seed, hashvalues=signature, scheme=self.scheme)
 
 
-# datasketch picks the LSH bands to minimise weighted false positives and false negatives around
-# the threshold. Every candidate is checked against its signature anyway, so a false positive costs
-# only that check: weigh misses 4 to 1. At threshold 0.8 and 128 permutations this gives 12 bands
-# of 10 rows instead of 9 of 13: a pair at similarity 0.9 is found 99.4% of the time instead of
-# 92.9% (0.85: 93% instead of 69%), for a third more index memory.
+# The LSH banding: ``bands`` bands of ``num_perm // bands`` rows. A pair at similarity s becomes a
+# candidate with probability 1 - (1 - s**rows)**bands; every candidate is then checked against its
+# signature and names, so a false candidate costs only that check. Without ``bands``, datasketch
+# picks the banding that minimises weighted false candidates and misses around the threshold, with
+# misses weighed 4 to 1.
 LSH_WEIGHTS = (0.2, 0.8)
+
+
+@functools.lru_cache(maxsize=16)
+def lsh_params(threshold: float, num_perm: int, bands: int | None = None) -> tuple[int, int]:
+    """(bands, rows per band) of the LSH: ``bands`` as given, or datasketch's choice (cached: it
+    integrates the error curves of every banding)."""
+    if bands is None:
+        probe = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=LSH_WEIGHTS)
+        return probe.b, probe.r
+    if not 2 <= bands <= num_perm // 2:
+        raise ValueError(f"bands must be between 2 and num_perm / 2 ({num_perm // 2}), got {bands}")
+    return bands, num_perm // bands
+
+
+def candidate_probability(similarity: float, bands: int, rows: int) -> float:
+    """The chance that LSH proposes a pair of this similarity (the S-curve of the banding)."""
+    return 1 - (1 - similarity**rows) ** bands
 
 
 class SignatureRows:
@@ -148,6 +222,9 @@ class SignatureRows:
     def __getitem__(self, index: int) -> np.ndarray:
         return self._rows[index]
 
+    def rows(self, indexes: np.ndarray) -> np.ndarray:
+        return self._rows[indexes]
+
     def append(self, signature: np.ndarray) -> int:
         if self.size == len(self._rows):
             self._rows = np.concatenate([self._rows, np.empty_like(self._rows)])
@@ -156,67 +233,128 @@ class SignatureRows:
         return self.size - 1
 
 
-class NearDuplicateIndex:
-    """MinHash LSH over signatures, with candidates confirmed by their estimated Jaccard similarity."""
+# Odd 64-bit multipliers that fold a band's rows into one key (a collision only adds a candidate,
+# which the signature check then rejects).
+_BAND_MULTIPLIERS = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5,
+     0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x85EBCA77C2B2AE63, 0xD6E8FEB86659FD93],
+    dtype=np.uint64,
+)  # fmt: skip
 
-    def __init__(self, threshold: float, hasher: MinHasher) -> None:
+
+class NearDuplicateIndex:
+    """LSH over MinHash signatures, with candidates confirmed by their estimated Jaccard
+    similarity and by their names (``same_names``).
+
+    The bands are plain dicts from a band's key to the records holding it, the keys of all bands
+    computed in one numpy operation: datasketch's ``MinHashLSH`` spends about 15 µs per band per
+    record in Python, which at 32 bands was most of the time of dedupe."""
+
+    def __init__(self, threshold: float, hasher: MinHasher, bands: int | None = None) -> None:
         self.threshold, self.hasher = threshold, hasher
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=hasher.num_perm, weights=LSH_WEIGHTS)
+        self.bands, self.rows = lsh_params(threshold, hasher.num_perm, bands)
+        if self.rows > len(_BAND_MULTIPLIERS):
+            raise ValueError(f"at most {len(_BAND_MULTIPLIERS)} rows per band, got {self.rows}: use more bands")
+        self._tables: list[dict[int, list[int]]] = [{} for _ in range(self.bands)]
         self._signatures = SignatureRows(hasher.num_perm)
-        self._names: list[str] = []
-        # The LSH reads a sketch's hashvalues during the call and keeps only band hashes, so one
-        # sketch object carries every signature in turn (building one costs more than a lookup).
-        self._carrier = hasher.as_minhash(np.zeros(hasher.num_perm, dtype=np.uint32))
+        self._ids: list[str] = []
+        self._names: list[np.ndarray] = []
 
     def __len__(self) -> int:
-        return len(self._names)
+        return len(self._ids)
 
-    def _sketch(self, signature: np.ndarray) -> LeanMinHash:
-        self._carrier.hashvalues = signature
-        return self._carrier
+    def _band_keys(self, signature: np.ndarray) -> list[int]:
+        banded = signature[: self.bands * self.rows].reshape(self.bands, self.rows).astype(np.uint64)
+        return (banded * _BAND_MULTIPLIERS[: self.rows]).sum(axis=1).tolist()
 
-    def matches(self, signature: np.ndarray) -> list[tuple[str, float]]:
-        """Indexed entries at or above the threshold with their estimated similarity, best first."""
-        found = []
-        for key in self.lsh.query(self._sketch(signature)):
-            similarity = float(np.count_nonzero(self._signatures[key] == signature)) / self.hasher.num_perm
-            if similarity >= self.threshold:
-                found.append((similarity, -key))
-        return [(self._names[-key], similarity) for similarity, key in sorted(found, reverse=True)]
+    def candidates(self, signature: np.ndarray) -> set[int]:
+        """Rows of the indexed entries that share at least one band with the signature."""
+        found: set[int] = set()
+        for table, key in zip(self._tables, self._band_keys(signature), strict=True):
+            hit = table.get(key)
+            if hit is not None:
+                found.update(hit)
+        return found
 
-    def find(self, signature: np.ndarray) -> tuple[str, float] | None:
-        """The most similar indexed entry at or above the threshold (the earliest among equals)."""
-        found = self.matches(signature)
+    def matches(self, signature: np.ndarray, names: np.ndarray) -> list[tuple[str, float]]:
+        """Indexed entries at or above the threshold that name the same things, with their
+        estimated similarity, best first."""
+        candidates = self.candidates(signature)
+        if not candidates:
+            return []
+        # All candidates at once: templated records (one question asked of many names) can make
+        # hundreds of candidates per query.
+        keys = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+        agree = np.count_nonzero(self._signatures.rows(keys) == signature, axis=1)
+        above = agree >= self.threshold * self.hasher.num_perm
+        found = [
+            (int(a) / self.hasher.num_perm, -int(k))
+            for k, a in zip(keys[above], agree[above], strict=True)
+            if same_names(self._names[k], names)
+        ]
+        return [(self._ids[-key], similarity) for similarity, key in sorted(found, reverse=True)]
+
+    def find(self, signature: np.ndarray, names: np.ndarray) -> tuple[str, float] | None:
+        """The most similar matching entry (the earliest among equals), or None."""
+        found = self.matches(signature, names)
         return found[0] if found else None
 
-    def add(self, signature: np.ndarray, name: str) -> None:
-        key = self._signatures.append(signature)
-        self._names.append(name)
-        self.lsh.insert(key, self._sketch(signature), check_duplication=False)
+    def add(self, signature: np.ndarray, names: np.ndarray, record_id: str) -> None:
+        row = self._signatures.append(signature)
+        self._ids.append(record_id)
+        self._names.append(names)
+        for table, key in zip(self._tables, self._band_keys(signature), strict=True):
+            table.setdefault(key, []).append(row)
 
 
 @dataclass
 class Fingerprints:
-    """What dedupe needs of a batch, computable anywhere (worker processes): exact keys, and
-    MinHash signatures when near-duplicate detection is on."""
+    """What dedupe and decontamination need of a batch, computable anywhere (worker processes):
+    exact keys; MinHash signatures and names when near-duplicate detection is on; the word
+    n-grams of decontamination (``ngram_set``) when asked for."""
 
     exact: list[int]
     minhash: np.ndarray | None
+    names: list[np.ndarray] | None = None
+    ngrams: list[np.ndarray] | None = None
+
+    def take(self, rows: Sequence[int]) -> Fingerprints:
+        """The fingerprints of these rows only, in this order."""
+        rows = list(rows)
+        return Fingerprints(
+            [self.exact[i] for i in rows] if self.exact else [],
+            self.minhash[rows] if self.minhash is not None else None,
+            [self.names[i] for i in rows] if self.names is not None else None,
+            [self.ngrams[i] for i in rows] if self.ngrams is not None else None,
+        )
 
 
 def fingerprints(
     records: Sequence[Record],
     mode: DedupeMode,
     hasher: MinHasher,
-    signatures: bool = False,
+    ngram_words: int = 0,
     words: Sequence[np.ndarray] | None = None,
 ) -> Fingerprints:
-    """Exact keys (unless mode is none) and MinHash signatures (mode near, or ``signatures``);
-    ``words`` (``word_hashes`` of each record's main text) may be passed when already computed."""
+    """Exact keys (unless mode is none), MinHash signatures and names (mode near), and the
+    decontamination n-grams of ``ngram_words`` words (when above 0; instruction records only, an
+    empty array for documents). ``words`` (``word_hashes`` of each record's main text) may be
+    passed when already computed."""
     texts = [main_text(r) for r in records]
+    ngrams = None
+    if ngram_words > 0:
+        if words is None:
+            words = [word_hashes(t) for t in texts]
+        empty = np.zeros(0, dtype=np.uint32)
+        ngrams = [
+            ngram_set(w, ngram_words) if r.kind == "instruction" else empty for r, w in zip(records, words, strict=True)
+        ]
+    near = mode == "near"
     return Fingerprints(
         exact=[exact_key(t) for t in texts] if mode != "none" else [],
-        minhash=hasher.signatures(texts, words) if mode == "near" or signatures else None,
+        minhash=hasher.signatures(texts) if near else None,
+        names=[name_hashes(t) for t in texts] if near else None,
+        ngrams=ngrams,
     )
 
 
@@ -233,13 +371,19 @@ class Deduplicator:
     """Stateful across batches: feed every batch of the run, in order, to ``filter``."""
 
     def __init__(
-        self, mode: DedupeMode = "near", *, threshold: float = 0.8, num_perm: int = 128, shingle_words: int = 5
+        self,
+        mode: DedupeMode = "near",
+        *,
+        threshold: float = 0.6,
+        num_perm: int = 128,
+        shingle_tokens: int = 2,
+        bands: int | None = 32,
     ) -> None:
         self.mode = mode
-        self.hasher = MinHasher(num_perm, shingle_words)
+        self.hasher = MinHasher(num_perm, shingle_tokens)
         self._exact: dict[Kind, dict[int, str]] = {"instruction": {}, "document": {}}
         self._near: dict[Kind, NearDuplicateIndex] = {
-            k: NearDuplicateIndex(threshold, self.hasher) for k in ("instruction", "document")
+            k: NearDuplicateIndex(threshold, self.hasher, bands) for k in ("instruction", "document")
         }
 
     def fingerprints(self, records: Sequence[Record]) -> Fingerprints:
@@ -264,12 +408,12 @@ class Deduplicator:
                 continue
             if self.mode == "near":
                 index = self._near[record.kind]
-                match = index.find(prints.minhash[i])
+                match = index.find(prints.minhash[i], prints.names[i])
                 if match is not None:
                     result.near += 1
                     result.dropped.append((record, f"near duplicate of {match[0]} (estimated Jaccard {match[1]:.2f})"))
                     continue
-                index.add(prints.minhash[i], record.id)
+                index.add(prints.minhash[i], prints.names[i], record.id)
             exact[key] = record.id
             result.kept.append(record)
             result.kept_rows.append(i)

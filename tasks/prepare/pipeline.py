@@ -12,7 +12,7 @@ source of training pairs, and the model has to answer it from the passage retrie
 The first four steps look at one record at a time (``clean_batch``, run in ``workers`` processes
 when above 1, which also computes the MinHash signatures and the split of each record); unique
 ids, dedupe and split need the whole run's state (the seen-ids set, the dedupe index, the
-decontamination signatures: hashes, no text) and run here, batch by batch in input order.
+decontamination n-grams: hashes, no text) and run here, batch by batch in input order.
 Quality runs before dedupe so no MinHash work is spent on records about to be dropped. Eval
 records wait in a staging Parquet file until all of train is known, then are decontaminated in
 batches. Memory: a few batches plus the indexes (about 5 KB per kept record, mostly datasketch's
@@ -51,7 +51,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field, model_validator
 
-from tasks.ingest import ARROW_SCHEMAS, KINDS, Record, SourceIssue, main_text
+from tasks.ingest import ARROW_SCHEMAS, KINDS, Record, SourceIssue, main_text, mark_run_output
 from tasks.prepare.dedupe import Deduplicator, Fingerprints, MinHasher, fingerprints
 from tasks.prepare.errors import OutputError
 from tasks.prepare.normalize import normalize_batch
@@ -119,12 +119,22 @@ class PrepConfig(BaseModel):
         "near", description="none; exact (same normalized text); near (exact, then MinHash LSH)"
     )
     near_duplicate_threshold: float = Field(
-        0.8,
-        ge=0.5,
+        0.6,
+        ge=0.3,
         le=1,
-        description="estimated Jaccard similarity of word shingles at which a record is a near duplicate",
+        description="estimated Jaccard similarity of token shingles at which a record is a near duplicate, "
+        "when it also names the same code names and numbers (see benchmarks/bench_dedupe.py for the curve)",
     )
-    shingle_words: int = Field(5, ge=1, le=20, description="words per shingle for near-duplicate detection")
+    shingle_tokens: int = Field(
+        2, ge=1, le=20, description="tokens per shingle (words, CJK characters, runs of punctuation) for near dedupe"
+    )
+    lsh_bands: int | None = Field(
+        32,
+        ge=2,
+        le=512,
+        description="LSH bands of num_perm / lsh_bands rows; more bands find pairs of lower similarity, "
+        "with more candidates to check; none: datasketch's choice for the threshold",
+    )
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations: more is more precise and slower")
     # split
     eval_fraction: float = Field(0.05, ge=0, le=0.5, description="share of instruction pairs in the eval split")
@@ -132,12 +142,15 @@ class PrepConfig(BaseModel):
         "llmops", min_length=1, max_length=64, description="salt of the split hash; changing it reshuffles the split"
     )
     contamination_threshold: float = Field(
-        0.7,
-        ge=0.3,
+        0.4,
+        gt=0,
         le=1,
-        description="estimated Jaccard similarity (word shingles, as for dedupe) at which an eval "
-        "pair counts as leaked from a train pair; below the dedupe threshold, since a "
-        "partial overlap already leaks. A train pair with the same prompt always does",
+        description="share of the shorter text's distinct n-grams (of contamination_ngram_words words, "
+        "lower-cased, punctuation dropped) that an eval pair shares with a train pair for it to count as "
+        "leaked, in either direction; a train pair with the same prompt words always leaks",
+    )
+    contamination_ngram_words: int = Field(
+        6, ge=3, le=50, description="words per n-gram of the decontamination overlap test"
     )
     # output
     rows_per_file: int = Field(250_000, ge=1_000, le=100_000_000, description="rows per Parquet file")
@@ -157,6 +170,8 @@ class PrepConfig(BaseModel):
             raise ValueError(f"min_chars ({self.min_chars}) must be below max_chars ({self.max_chars})")
         if len(set(self.redact)) != len(self.redact):
             raise ValueError("redact lists a type twice")
+        if self.lsh_bands is not None and self.lsh_bands > self.num_perm // 2:
+            raise ValueError(f"lsh_bands ({self.lsh_bands}) must be at most num_perm / 2 ({self.num_perm // 2})")
         return self
 
     def config_hash(self) -> str:
@@ -237,6 +252,7 @@ def reset_outputs(out_dir: Path) -> None:
         raise OutputError(f"output path {out_dir} exists and is not a folder; choose another out_dir")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        mark_run_output(out_dir)  # a source folder that holds out_dir never reads it back
         for name in OUTPUT_DIRS:
             if (out_dir / name).exists():
                 shutil.rmtree(out_dir / name)
@@ -274,8 +290,8 @@ class CleanedBatch:
 
 
 @functools.lru_cache(maxsize=4)
-def _hasher(num_perm: int, shingle_words: int) -> MinHasher:
-    return MinHasher(num_perm, shingle_words)
+def _hasher(num_perm: int, shingle_tokens: int) -> MinHasher:
+    return MinHasher(num_perm, shingle_tokens)
 
 
 def clean_batch(batch: Iterable[Record | SourceIssue], config: PrepConfig) -> CleanedBatch:
@@ -326,12 +342,12 @@ def clean_batch(batch: Iterable[Record | SourceIssue], config: PrepConfig) -> Cl
         stats["derive_pairs"] = (len(documents), len(derived), time.perf_counter() - t)
 
     t = time.perf_counter()
-    # Decontamination compares eval and train records by the same signatures as dedupe.
+    # Decontamination compares eval and train records by long n-grams of the words quality counted.
     prints = fingerprints(
         good,
         config.dedupe,
-        _hasher(config.num_perm, config.shingle_words),
-        signatures=config.eval_fraction > 0,
+        _hasher(config.num_perm, config.shingle_tokens),
+        ngram_words=config.contamination_ngram_words if config.eval_fraction > 0 else 0,
         words=good_words,
     )
     stats["dedupe"] = (0, 0, time.perf_counter() - t)
@@ -425,9 +441,10 @@ class _Run:
             config.dedupe,
             threshold=config.near_duplicate_threshold,
             num_perm=config.num_perm,
-            shingle_words=config.shingle_words,
+            shingle_tokens=config.shingle_tokens,
+            bands=config.lsh_bands,
         )
-        self.decontaminator = Decontaminator(config.contamination_threshold, config.num_perm, config.shingle_words)
+        self.decontaminator = Decontaminator(config.contamination_threshold, config.contamination_ngram_words)
         self.train = _PartWriter(
             self.partial / "prepared" / "train", ARROW_SCHEMAS["instruction"], config.rows_per_file
         )
@@ -532,12 +549,7 @@ class _Run:
 
         t = time.perf_counter()
         records = [batch.good[i] for i in rows]
-        prints = batch.prints
-        if len(rows) != len(batch.good):
-            prints = Fingerprints(
-                [prints.exact[i] for i in rows] if prints.exact else [],
-                prints.minhash[rows] if prints.minhash is not None else None,
-            )
+        prints = batch.prints if len(rows) == len(batch.good) else batch.prints.take(rows)
         deduped = self.deduplicator.filter(records, prints)
         self._count("dedupe", len(records), len(deduped.kept), time.perf_counter() - t)
         for record, reason in deduped.dropped:
@@ -558,9 +570,11 @@ class _Run:
 
         t = time.perf_counter()
         pairs = sorted(by_split["train"] + by_split["eval"])
-        if pairs and batch.prints.minhash is not None:
+        if pairs and batch.prints.ngrams is not None:
             self.decontaminator.add(
-                [batch.good[i] for i in pairs], [batch.splits[i] for i in pairs], batch.prints.minhash[pairs]
+                [batch.good[i] for i in pairs],
+                [batch.splits[i] for i in pairs],
+                [batch.prints.ngrams[i] for i in pairs],
             )
         self.steps["decontaminate"].seconds += time.perf_counter() - t
 

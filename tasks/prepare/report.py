@@ -44,8 +44,8 @@ class SplitReport(BaseModel):
     eval: int = 0
     contaminated: int = Field(
         0,
-        description="eval records removed as leaked from train (same prompt, or near "
-        "duplicate at contamination_threshold)",
+        description="eval records removed as leaked from train (the same prompt words, or a share of "
+        "contamination_threshold of the shorter text's word n-grams found in the other)",
     )
 
 

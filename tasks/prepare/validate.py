@@ -1,9 +1,10 @@
 """Schema validation: every raw record against its kind's fields, types and limits.
 
 A valid record comes out canonical: exactly the schema's fields, all strings. A missing ``id`` is
-derived from the URI and location, a missing ``source`` is the URI, ``title`` defaults to empty,
-and ``meta`` becomes a JSON object string that also holds any fields the schema does not know
-(so nothing a source brought is dropped silently).
+derived from the content, never from the location (``tasks.ingest.content_id``; records from the
+sources already carry one, with repeats numbered), a missing ``source`` is the URI, ``title``
+defaults to empty, and ``meta`` becomes a JSON object string that also holds any fields the schema
+does not know (so nothing a source brought is dropped silently).
 
 An invalid record goes to quarantine with the first reason found: a missing or empty required
 field, a wrong type, a field over its length limit, text that is not valid Unicode (invalid UTF-8
@@ -25,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tasks.ingest import FIELDS, ID_MAX_CHARS, META_MAX_CHARS, Record, SourceIssue, json_error, make_id
+from tasks.ingest import FIELDS, ID_MAX_CHARS, META_MAX_CHARS, Record, SourceIssue, content_id, json_error
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -115,7 +116,7 @@ def canonical_fields(record: Record) -> dict[str, str] | str:
         value = raw.get(spec.name)
         if spec.name == "id":
             if value is None:
-                value = make_id(record.uri, record.location, record.kind)
+                value = content_id(record.kind, raw)
             elif isinstance(value, int) and not isinstance(value, bool):
                 value = str(value)
             reason = _check_string("id", value, ID_MAX_CHARS, True)

@@ -13,8 +13,12 @@ Nothing here raises for bad data.
                            ``prepare_dataset`` takes)
     build_manifest(uris)   read everything and return the manifest alone
 
+Every record comes out with an id: its own, or one derived from its content (``ContentIds`` in
+``tasks.ingest.records``, over the whole read), never from its file or line.
+
 Pass a list as ``manifest=`` to any of them to collect a ``ManifestEntry`` per concrete source
-(file, URL, dataset): URI, SHA-256 of its bytes, record and issue counts, time.
+(file, URL, dataset, and each folder: what it skipped), and paths as ``exclude=`` that a folder
+source must never read (a run's state and work folders; see ``files``).
 
 One module per source kind: ``files`` (paths and folders), ``http``, ``hf`` (saved datasets) and
 ``python_docs``; ``formats`` parses a stream, ``base`` holds what they share.
@@ -29,11 +33,12 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tasks.ingest.records import SourceIssue
+from tasks.ingest.records import ContentIds, SourceIssue
 from tasks.ingest.sources.base import (
     EXTENSIONS,
     HF_PREFIX,
     PYTHON_DOCS_URI,
+    RUN_OUTPUT_MARKER,
     Format,
     Item,
     ManifestEntry,
@@ -42,9 +47,11 @@ from tasks.ingest.sources.base import (
     batched,
     json_error,
     limited,
+    mark_run_output,
     new_manifest_entry,
     record_from,
     tracked,
+    with_ids,
 )
 from tasks.ingest.sources.files import read_path
 from tasks.ingest.sources.formats import parse_stream
@@ -54,6 +61,7 @@ from tasks.ingest.sources.http import download, read_url
 __all__ = [
     "EXTENSIONS",
     "PYTHON_DOCS_URI",
+    "RUN_OUTPUT_MARKER",
     "Format",
     "Item",
     "ManifestEntry",
@@ -64,6 +72,7 @@ __all__ = [
     "download",
     "is_saved_hf_dataset",
     "json_error",
+    "mark_run_output",
     "new_manifest_entry",
     "parse_stream",
     "read_batches",
@@ -75,10 +84,25 @@ __all__ = [
 
 
 def read_source(
-    uri: str | Path, config: SourceConfig | None = None, *, manifest: list[ManifestEntry] | None = None
+    uri: str | Path,
+    config: SourceConfig | None = None,
+    *,
+    manifest: list[ManifestEntry] | None = None,
+    exclude: Iterable[str | Path] = (),
 ) -> Iterator[Item]:
     """Records and issues from one URI, in input order (see the module docstring for URI forms)."""
     config = config or SourceConfig()
+    yield from with_ids(_read_one(uri, config, manifest, _resolved(exclude)), ContentIds())
+
+
+def _resolved(paths: Iterable[str | Path]) -> tuple[Path, ...]:
+    return tuple(Path(p).expanduser().resolve() for p in paths)
+
+
+def _read_one(
+    uri: str | Path, config: SourceConfig, manifest: list[ManifestEntry] | None, exclude: tuple[Path, ...]
+) -> Iterator[Item]:
+    """One URI's items as its adapter yields them (no ids added)."""
     text = str(uri)
     if text in (PYTHON_DOCS_URI, "python-docs"):
         from tasks.ingest.sources.python_docs import read_python_docs
@@ -96,30 +120,43 @@ def read_source(
             text, "uri", f"unsupported URI scheme (use a path, http(s)://, hf:<dir> or {PYTHON_DOCS_URI})"
         )
         return
-    yield from limited(read_path(Path(text), text, config, manifest), config.limit)
+    yield from limited(read_path(Path(text), text, config, manifest, exclude), config.limit)
 
 
 def read_sources(
-    uris: Iterable[str | Path], config: SourceConfig | None = None, *, manifest: list[ManifestEntry] | None = None
+    uris: Iterable[str | Path],
+    config: SourceConfig | None = None,
+    *,
+    manifest: list[ManifestEntry] | None = None,
+    exclude: Iterable[str | Path] = (),
 ) -> Iterator[Item]:
-    """Records and issues from several URIs in order; ``config.limit`` counts over all of them."""
+    """Records and issues from several URIs in order; ``config.limit`` counts over all of them.
+
+    Content ids are numbered over all of them, so the same record in two files gets two ids."""
     config = config or SourceConfig()
     per_source = config.model_copy(update={"limit": None})
-    items = (item for uri in uris for item in read_source(uri, per_source, manifest=manifest))
-    yield from limited(items, config.limit)
+    excluded = _resolved(exclude)
+    items = (item for uri in uris for item in _read_one(uri, per_source, manifest, excluded))
+    yield from limited(with_ids(items, ContentIds()), config.limit)
 
 
 def read_batches(
-    uris: Iterable[str | Path], config: SourceConfig | None = None, *, manifest: list[ManifestEntry] | None = None
+    uris: Iterable[str | Path],
+    config: SourceConfig | None = None,
+    *,
+    manifest: list[ManifestEntry] | None = None,
+    exclude: Iterable[str | Path] = (),
 ) -> Iterator[list[Item]]:
     """``read_sources`` in lists of ``config.batch_size`` records (issues ride along uncounted)."""
     config = config or SourceConfig()
-    yield from batched(read_sources(uris, config, manifest=manifest), config.batch_size)
+    yield from batched(read_sources(uris, config, manifest=manifest, exclude=exclude), config.batch_size)
 
 
-def build_manifest(uris: Iterable[str | Path], config: SourceConfig | None = None) -> SourceManifest:
-    """Read every source once, keep nothing but the manifest (checksums, counts, times)."""
+def build_manifest(
+    uris: Iterable[str | Path], config: SourceConfig | None = None, *, exclude: Iterable[str | Path] = ()
+) -> SourceManifest:
+    """Read every source once, keep nothing but the manifest (checksums, counts, skipped files, times)."""
     entries: list[ManifestEntry] = []
-    for _ in read_sources(uris, config, manifest=entries):
+    for _ in read_sources(uris, config, manifest=entries, exclude=exclude):
         pass
     return SourceManifest(entries=entries)

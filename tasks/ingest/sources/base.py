@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tasks.ingest.records import Kind, Record, SourceIssue
+from tasks.ingest.records import ContentIds, Kind, Record, SourceIssue
 
 Item = Record | SourceIssue
 Format = Literal["jsonl", "json", "csv", "parquet", "text"]
@@ -31,6 +31,9 @@ EXTENSIONS: dict[str, Format] = {
     ".markdown": "text",
 }
 EXCERPT_CHARS = 120
+# A file of this name marks a folder as a run's state or output (work folders, prepared outputs):
+# a folder source never reads a folder holding one, so a run cannot read what it writes.
+RUN_OUTPUT_MARKER = ".llmops-run-output"
 
 
 class SourceConfig(BaseModel):
@@ -74,6 +77,19 @@ class ManifestEntry(BaseModel):
     started_at: datetime
     seconds: float = 0.0
     complete: bool = Field(False, description="False when reading stopped before the end (the limit was reached)")
+    # A folder source has an entry of its own (format "folder") ahead of its files' entries; its
+    # records are counted in theirs, its issues are the folder's own (empty, link loops).
+    skipped: dict[str, int] = Field(
+        default_factory=dict,
+        description="folder: files left unread because they hold no records (images, drawings, archives, "
+        "binaries, any extension not read), by extension",
+    )
+    already_read: int = Field(
+        0, description="folder: files and folders reached again through a symbolic link, not read twice"
+    )
+    excluded: list[str] = Field(
+        default_factory=list, description="folder: folders not read because they hold this or another run's state"
+    )
 
 
 class SourceManifest(BaseModel):
@@ -88,6 +104,32 @@ class SourceManifest(BaseModel):
     @property
     def issues(self) -> int:
         return sum(e.issues for e in self.entries)
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Files left unread in folders, by extension, over all sources."""
+        return count_by_extension(e.skipped for e in self.entries)
+
+
+def count_by_extension(counts: Iterable[dict[str, int]]) -> dict[str, int]:
+    """Several per-extension counts added up, the most frequent first, then by name."""
+    total: dict[str, int] = {}
+    for one in counts:
+        for extension, n in one.items():
+            total[extension] = total.get(extension, 0) + n
+    return dict(sorted(total.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def with_ids(items: Iterable[Item], ids: ContentIds) -> Iterator[Item]:
+    """The items, each record without an id given its content id (``ContentIds``), in order."""
+    iterator = iter(items)
+    try:
+        for item in iterator:
+            yield ids.assign(item) if isinstance(item, Record) else item
+    finally:
+        close = getattr(iterator, "close", None)
+        if close:
+            close()
 
 
 def batched(items: Iterable[Item], batch_size: int) -> Iterator[list[Item]]:
@@ -148,6 +190,14 @@ def new_manifest_entry(manifest: list[ManifestEntry] | None, uri: str, fmt: str)
     entry = ManifestEntry(uri=uri, format=fmt, started_at=datetime.now(UTC))
     manifest.append(entry)
     return entry
+
+
+def mark_run_output(folder: Path) -> None:
+    """Mark ``folder`` (created if needed) as a run's output, so that no folder source reads it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / RUN_OUTPUT_MARKER).write_text(
+        "This folder holds a run's output; llmops never reads it as a source.\n", encoding="utf-8"
+    )
 
 
 def excerpt(raw: bytes | str) -> str:

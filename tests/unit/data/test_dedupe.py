@@ -9,7 +9,7 @@ import pytest
 
 from tasks.ingest.records import Record
 from tasks.prepare.dedupe import Deduplicator, MinHasher, exact_key
-from tasks.prepare.shingles import shingle_hashes, word_hashes
+from tasks.prepare.shingles import token_hashes, word_hashes
 
 _RNG = random.Random(7)
 _VOCAB = [f"w{i}" for i in range(3_000)]
@@ -48,15 +48,18 @@ def _edited(changes: int) -> str:
     [
         (BASE, "exact"),
         (BASE.upper().replace(" ", "  \n"), "exact"),  # case and whitespace do not count
-        (BASE + ".", "near"),  # punctuation does not count for shingles
-        (_edited(1), "near"),  # 1 word in 200: Jaccard about 0.95
+        (BASE + ".", "near"),  # one more token
+        (_edited(1), "near"),  # 1 word in 200: Jaccard of token bigrams about 0.98
         (_edited(2), "near"),
-        (_edited(12), None),  # 12 words: about 0.55, not a duplicate
+        # 12 words in 200 (6%): about 0.78, a copy. Word 5-shingles put it at 0.55, below the old
+        # threshold (0.8), which found copies of about 2% edits only.
+        (_edited(12), "near"),
+        (_edited(12).replace("changed", "w"), "near"),
         (_text(200), None),
     ],
 )
 def test_duplicates_of_an_earlier_record(second: str, dropped_as: str | None) -> None:
-    result = Deduplicator("near", threshold=0.8).filter([_doc("a", BASE), _doc("b", second)])
+    result = Deduplicator("near").filter([_doc("a", BASE), _doc("b", second)])
     assert [r.id for r in result.kept] == (["a"] if dropped_as else ["a", "b"])
     assert (result.exact, result.near) == ((1, 0) if dropped_as == "exact" else (0, 1) if dropped_as else (0, 0))
     if dropped_as:
@@ -83,19 +86,19 @@ def test_modes(mode: str, kept: list[str]) -> None:
 
 
 def test_batch_signatures_equal_datasketch_signatures() -> None:
-    hasher = MinHasher(num_perm=64, shingle_words=3)
+    hasher = MinHasher(num_perm=64, shingle_tokens=3)
     texts = [BASE, "", "one", "Two words", _text(40_000), *(_text(n) for n in (1, 3, 4, 10, 300))]
     batch = hasher.signatures(texts)
     one_by_one = np.array([hasher.signature(t) for t in texts])
     assert batch.dtype == np.uint32 and batch.shape == (len(texts), 64)
     assert np.array_equal(batch, one_by_one)
-    assert np.array_equal(hasher.signatures(texts, [word_hashes(t) for t in texts]), batch)
+    assert np.array_equal(hasher.signatures(texts, [token_hashes(t) for t in texts]), batch)
 
 
 def test_signature_similarity_tracks_jaccard() -> None:
     hasher = MinHasher()
     a, b = hasher.signatures([BASE, _edited(2)])
-    shingles_a, shingles_b = set(shingle_hashes(BASE, 5).tolist()), set(shingle_hashes(_edited(2), 5).tolist())
+    shingles_a, shingles_b = set(hasher.shingles(BASE).tolist()), set(hasher.shingles(_edited(2)).tolist())
     true = len(shingles_a & shingles_b) / len(shingles_a | shingles_b)
     assert abs(np.mean(a == b) - true) < 0.1
 
@@ -104,7 +107,18 @@ def test_word_hashes_are_deterministic_and_split_on_punctuation() -> None:
     assert word_hashes("Hello, hello! héllo").tolist()[0] == word_hashes("HELLO")[0]
     assert len(word_hashes("a-b c_d ünï.x")) == 5  # a, b, c_d, ünï, x
     assert word_hashes("...").tolist() == []
-    assert shingle_hashes("", 5).tolist() == [0] and len(shingle_hashes("a b", 5)) == 1
+    assert MinHasher().shingles("").tolist() == [0] and len(MinHasher().shingles("a b")) == 1
+
+
+def test_tokens_keep_punctuation_and_cut_cjk_into_characters() -> None:
+    assert len(token_hashes("a < b")) == 3 and token_hashes("a < b")[1] != token_hashes("a > b")[1]
+    assert len(token_hashes("x == y")) == 3 and token_hashes("x == y")[1] != token_hashes("x != y")[1]
+    assert len(token_hashes("json.dumps(obj)")) == 6  # json . dumps ( obj )
+    assert word_hashes("json.dumps(obj)").tolist() == token_hashes("json dumps obj").tolist()
+    assert len(word_hashes("列表是可变的序列。")) == 8 and len(token_hashes("列表是可变的序列。")) == 9
+    assert len(word_hashes("リストは変更できます")) == 10
+    assert word_hashes("ＡＢＣ１２３！").tolist() == word_hashes("abc123").tolist()  # full-width forms fold
+    assert len(word_hashes("naïve — café «x»")) == 3  # non-ASCII punctuation separates words
 
 
 def test_exact_key_ignores_case_and_whitespace_only() -> None:

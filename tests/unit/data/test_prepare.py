@@ -35,13 +35,52 @@ def _doc(rid: str, text: str) -> Record:
     return Record("document", {"id": rid, "title": f"Doc {rid}", "text": text}, "mem", f"row {rid}")
 
 
+_WORDS = [
+    "river",
+    "stone",
+    "lantern",
+    "copper",
+    "meadow",
+    "signal",
+    "harbor",
+    "winter",
+    "basket",
+    "orbit",
+    "velvet",
+    "quarry",
+    "pepper",
+    "ladder",
+    "canyon",
+    "marble",
+    "thunder",
+    "pillow",
+    "saddle",
+    "violin",
+    "glacier",
+    "pencil",
+    "tunnel",
+    "walnut",
+    "falcon",
+    "mirror",
+    "parcel",
+]
+
+
+def _distinct(i: int) -> str:
+    """Thirty words in an order of their own: no two answers share a run of words."""
+    return " ".join(random.Random(i).sample(_WORDS, len(_WORDS)) + [str(i)]) + "."
+
+
 def _rows(folder: Path) -> list[dict[str, str]]:
     return [row for path in sorted(folder.glob("*.parquet")) for row in pq.read_table(path).to_pylist()]
 
 
 @pytest.fixture
 def mixed_batches() -> list[list[Record | SourceIssue]]:
-    pairs = [_pair(f"p{i}", f"Question number {i} about topic {i * 7}?", f"Answer {i}: {LONG}{i}") for i in range(40)]
+    # distinct answers: forty copies of one sentence are near duplicates, and their eval ones leaked
+    pairs = [
+        _pair(f"p{i}", f"Question number {i} about topic {i * 7}?", f"Answer {i}: {_distinct(i)}") for i in range(40)
+    ]
     return [
         [*pairs[:20], _doc("d1", DOC), SourceIssue("bad.jsonl", "line 3", "malformed JSON: oops")],
         [
@@ -238,6 +277,7 @@ def test_default_corpus_slice_has_both_kinds_and_no_planted_secret(tmp_path: Pat
         "NATIONAL_ID",
         "PHONE",
         "IP",
+        "CREDENTIAL",
     }
 
 

@@ -72,7 +72,7 @@ ANSWER = (
     [
         (QUESTION, "A different answer altogether.", "prompt is the same as train record t1"),
         ("  " + QUESTION.upper() + " ", "Another answer.", "prompt is the same as train record t1"),
-        (QUESTION.replace("listed below", "shown below"), ANSWER, "near-duplicates train record t1 (estimated Jaccard"),
+        (QUESTION.replace("listed below", "shown below"), ANSWER, "near-duplicates train record t1 ("),
         ("Which region grew faster?", ANSWER[:60] + " Nothing else in common here at all, really.", None),
         ("What does `json.loads` do?", "Parse a JSON document.", None),  # another function, no leak
     ],

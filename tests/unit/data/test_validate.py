@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tasks.ingest.records import Record, make_id
+from tasks.ingest.records import Record, content_id
 from tasks.prepare.validate import decide, unicode_problem, validate_batch
 
 PAIR = {"id": "p1", "prompt": "What is it?", "response": "A dataset.", "source": "unit"}
@@ -72,7 +72,7 @@ def test_invalid_records_are_quarantined_with_the_reason(kind: str, fields: dict
             "instruction",
             {"prompt": "Q?", "response": "A."},
             {
-                "id": make_id("file.jsonl", "line 7", "instruction"),
+                "id": content_id("instruction", {"prompt": "Q?", "response": "A."}),
                 "prompt": "Q?",
                 "response": "A.",
                 "source": "file.jsonl",
@@ -89,7 +89,7 @@ def test_invalid_records_are_quarantined_with_the_reason(kind: str, fields: dict
             "document",
             {"text": "Body."},
             {
-                "id": make_id("file.jsonl", "line 7", "document"),
+                "id": content_id("document", {"text": "Body."}),
                 "title": "",
                 "text": "Body.",
                 "source": "file.jsonl",
