@@ -45,10 +45,26 @@ def move_alias(client: MilvusClient, alias: str, collection: str) -> str | None:
 
 
 def search(client: MilvusClient, alias: str, vectors: np.ndarray, top_k: int) -> list[list[dict[str, Any]]]:
-    """Top-k chunks per query vector through the serving alias."""
-    results = client.search(
-        alias, data=np.asarray(vectors).tolist(), limit=top_k, output_fields=["doc_id", "title", "text"]
-    )
+    """Top-k chunks per query vector through the serving alias (or a collection name)."""
+    from pymilvus.exceptions import MilvusException
+
+    def run() -> list:
+        return client.search(
+            alias, data=np.asarray(vectors).tolist(), limit=top_k, output_fields=["doc_id", "title", "text"]
+        )
+
+    try:
+        results = run()
+    except MilvusException as exc:
+        if "released" not in str(exc) and "not loaded" not in str(exc):
+            raise
+        # a restarted Milvus keeps its collections on disk, not in memory: load this one, then search
+        try:
+            collection = client.describe_alias(alias)["collection_name"]
+        except MilvusException:
+            collection = alias
+        client.load_collection(collection)
+        results = run()
     return [[{"id": h["id"], "score": float(h["distance"]), **h["entity"]} for h in hits] for hits in results]
 
 
