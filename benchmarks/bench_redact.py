@@ -49,21 +49,12 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tasks.prepare.redact import REDACTION_TYPES  # noqa: E402 - after the path is set
+
 EVAL_SET = ROOT / "tests" / "data" / "redaction" / "eval.jsonl"
 # The last commit before issue 12's redaction work: the implementation the issue measured.
 BASELINE_COMMIT = "0e4eb5fe3cae9b3eca70a159b4dc2b71060884e3"
-TYPES = (
-    "PRIVATE_KEY",
-    "TOKEN",
-    "API_KEY",
-    "CREDENTIAL",
-    "EMAIL",
-    "IBAN",
-    "CARD",
-    "NATIONAL_ID",
-    "PHONE",
-    "IP",
-)
+TYPES = REDACTION_TYPES
 GOALS = {"recall": 0.95, "benign_changed": 0}
 
 Span = tuple[int, int, str]  # start, end, type
