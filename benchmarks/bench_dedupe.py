@@ -1,5 +1,5 @@
-"""Near-duplicate detection and eval decontamination on real text: today's code (git HEAD) and the
-working tree, side by side in one run.
+"""Near-duplicate detection and eval decontamination on real text: the code before issue 12 (git commit
+``ISSUE_12_BASELINE``) and the working tree, side by side in one run.
 
 The text is ``tests/data/near_duplicates``: documentation of the standard library and the pairs
 derived from it (``builtin:python-docs``), sibling APIs documented in nearly the same words, and
@@ -12,7 +12,7 @@ A seeded editor below (written for this benchmark, not by the code under test) m
 - reorder: the sentences of the longest field shuffled;
 - truncate: the last share of the words cut.
 
-Reported, for HEAD and for the working tree:
+Reported, for the baseline ("before") and for the working tree ("new"):
 
 - near dedupe: recall per edit kind and share (the copy is dropped as a copy of its original),
   precision (correct drops over all drops, in a run of the base set followed by one copy of each
@@ -25,7 +25,7 @@ Reported, for HEAD and for the working tree:
   the same prompt with other punctuation, and unrelated pairs (false alarms);
 - records/s of the whole preparation (``prepare_dataset``) on the built-in corpus.
 
-Today's modules are loaded from git (``git show HEAD:tasks/prepare/...``) into a temporary
+The baseline's modules are loaded from git (``git show <commit>:tasks/prepare/...``) into a temporary
 package; nothing of them is kept in the repository.
 
     python benchmarks/bench_dedupe.py [--out results.json] [--docs 4000]
@@ -56,6 +56,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import ISSUE_12_BASELINE  # noqa: E402
 from tasks.ingest.records import Record, main_text  # noqa: E402
 from tasks.ingest.sources import SourceConfig, read_batches  # noqa: E402
 from tasks.prepare import dedupe as new_dedupe  # noqa: E402
@@ -75,14 +76,18 @@ _OLD_MODULES = ("shingles", "dedupe", "split", "pipeline")
 
 
 def load_head_modules(tmp: Path) -> dict[str, ModuleType]:
-    """tasks/prepare/{shingles,dedupe,split,pipeline}.py as committed at HEAD, importable as the
+    """tasks/prepare/{shingles,dedupe,split,pipeline}.py as committed at the baseline, importable as the
     package ``head_prepare`` (their imports of each other redirected; everything else is shared)."""
     package = tmp / "head_prepare"
     package.mkdir()
     (package / "__init__.py").write_text("")
     for name in _OLD_MODULES:
         source = subprocess.run(
-            ["git", "show", f"HEAD:tasks/prepare/{name}.py"], cwd=ROOT, capture_output=True, text=True, check=True
+            ["git", "show", f"{ISSUE_12_BASELINE}:tasks/prepare/{name}.py"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         for other in _OLD_MODULES:
             source = source.replace(f"from tasks.prepare.{other} import", f"from head_prepare.{other} import")
@@ -599,12 +604,12 @@ def main() -> None:
     contamination_curve = decontamination_curve(cases)
 
     old, new = results["head"], results["new"]
-    print("\nnear dedupe, recall by edit (HEAD -> working tree); precision of a run of the base set and those copies")
-    print(f"{'edit':<16}{'recall HEAD':>12}{'recall new':>12}{'prec. HEAD':>12}{'prec. new':>12}")
+    print("\nnear dedupe, recall by edit (before issue 12 -> now); precision of a run of the base set and those copies")
+    print(f"{'edit':<16}{'recall before':>14}{'recall new':>12}{'prec. before':>13}{'prec. new':>12}")
     for label in new["dedupe"]["per_edit"]:
         a, b = old["dedupe"]["per_edit"][label], new["dedupe"]["per_edit"][label]
         print(f"{label:<16}{a['recall']:>12.3f}{b['recall']:>12.3f}{a['precision']:>12.3f}{b['precision']:>12.3f}")
-    for name, r in (("HEAD", old), ("new", new)):
+    for name, r in (("before", old), ("new", new)):
         d = r["dedupe"]
         print(
             f"{name}: base records dropped as copies of other base records {d['base_records_dropped']} of "
@@ -613,17 +618,17 @@ def main() -> None:
         )
         for example in d["sibling_dropped_examples"][:6]:
             print(f"    {example['dropped']} dropped as a copy of {example['as_copy_of']} ({example['why_similar']})")
-    print("\ndecontamination, share of eval items flagged (HEAD -> new); 'unrelated' is false alarms")
+    print("\ndecontamination, share of eval items flagged (before -> new); 'unrelated' is false alarms")
     for label in new["decontamination"]:
         print(f"    {label:<34}{old['decontamination'][label]:>8.3f}{new['decontamination'][label]:>8.3f}")
-    for name, r in (("HEAD", old), ("new", new)):
+    for name, r in (("before", old), ("new", new)):
         t = r["twin_set"]
         print(
             f"twin set, {name}: {t['eval_with_twin_in_train']} of {t['eval']} eval items ({t['leakage']:.1%}) still "
             f"have their twin in train; near duplicates dropped {t['near_dropped']}, contaminated removed "
             f"{t['contaminated_removed']}"
         )
-    for name, r in (("HEAD", old), ("new", new)):
+    for name, r in (("before", old), ("new", new)):
         t = r["throughput"]
         print(
             f"whole preparation, {name}: {t['records']:,} built-in records in {t['seconds']:.2f} s = "

@@ -49,11 +49,11 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tasks.prepare.redact import REDACTION_TYPES  # noqa: E402 - after the path is set
+from benchmarks import ISSUE_12_BASELINE  # noqa: E402 - after the path is set
+from tasks.prepare.redact import REDACTION_TYPES  # noqa: E402
 
 EVAL_SET = ROOT / "tests" / "data" / "redaction" / "eval.jsonl"
-# The last commit before issue 12's redaction work: the implementation the issue measured.
-BASELINE_COMMIT = "0e4eb5fe3cae9b3eca70a159b4dc2b71060884e3"
+BASELINE_COMMIT = ISSUE_12_BASELINE
 TYPES = REDACTION_TYPES
 GOALS = {"recall": 0.95, "benign_changed": 0}
 

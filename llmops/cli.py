@@ -231,14 +231,31 @@ def ask(
     typer.echo(f"-- {model} v{result.model_version}, index {result.collection}, {result.latency_ms:.0f} ms")
 
 
+def _questions_file(path: str) -> list[str]:
+    from pathlib import Path
+
+    from tasks.monitor import read_questions
+
+    file = Path(path)
+    if not file.is_file():
+        raise LLMOpsError(f"{path}: no such file")
+    return read_questions(file.read_text(encoding="utf-8"), path)
+
+
 @app.command()
 def replay(
-    n: Annotated[int, typer.Option(help="How many held-out questions to ask.")] = 40,
+    n: Annotated[int, typer.Option(help="How many questions to ask.")] = 40,
+    file: Annotated[
+        str | None,
+        typer.Option("--file", help="Ask these questions (one per line, or JSON lines with 'question') instead."),
+    ] = None,
     model: Annotated[str, typer.Option(help="Registered model.")] = "llmops-assistant",
     alias: Annotated[str, typer.Option(help="Milvus serving alias.")] = "llmops_docs",
+    batch: Annotated[int, typer.Option(help="Questions answered and logged together.")] = 32,
     profile: ProfileOption = None,
 ) -> None:
-    """Ask the held-out eval questions of the champion's data through `ask`, so the demo has logged traffic."""
+    """Ask questions through `ask` and log them, as traffic would: the champion's held-out eval questions, or
+    the first N of a file."""
     import tempfile
 
     from llmops.clients import lakefs_client, mlflow_client
@@ -246,13 +263,52 @@ def replay(
 
     settings = _settings(profile)
     lk = lakefs_client(settings)
-    questions = held_out_questions(lk, mlflow_client(settings), model, n)
+    if file is not None:
+        questions, what = _questions_file(file)[:n], f"questions from {file}"
+    else:
+        questions, what = held_out_questions(lk, mlflow_client(settings), model, n, seed=None), "held-out questions"
+    commit = None
     with tempfile.TemporaryDirectory(prefix="llmops-replay-") as workdir:
-        results = _answerer(settings, model, alias, None, workdir).ask(questions)
-    commit = log_requests(lk, settings.lakefs.repository, results)
+        answerer = _answerer(settings, model, alias, None, workdir)
+        for start in range(0, len(questions), max(batch, 1)):
+            results = answerer.ask(questions[start : start + max(batch, 1)])
+            commit = log_requests(lk, settings.lakefs.repository, results) or commit
+            typer.echo(f"  {start + len(results)}/{len(questions)} answered and logged")
     typer.echo(
-        f"Replayed {len(results)} held-out questions; inference log commit {commit[:12] if commit else '-'} "
-        f"on branch logs"
+        f"Replayed {len(questions)} {what}; inference log commit {commit[:12] if commit else '-'} on branch logs"
+    )
+
+
+drift_app = typer.Typer(help="The drift check's reference.", no_args_is_help=True)
+app.add_typer(drift_app, name="drift")
+
+
+@drift_app.command("reference")
+def drift_reference(
+    file: Annotated[str, typer.Argument(help="Reference questions: one per line, or JSON lines with 'question'.")],
+    model: Annotated[str, typer.Option(help="Registered model; the reference is recorded on its champion.")] = (
+        "llmops-assistant"
+    ),
+    profile: ProfileOption = None,
+) -> None:
+    """Designate the champion's drift reference: the questions its later traffic is compared with.
+
+    Replaces the reference collected from traffic, if any. Use it when the traffic right after a release is
+    not representative, or to start checking without waiting for `reference_requests` requests."""
+    from llmops.clients import lakefs_client, mlflow_client
+    from tasks.monitor import designated_rows, record_reference
+    from tasks.services.mlflow import CHAMPION
+
+    settings = _settings(profile)
+    mlflow = mlflow_client(settings)
+    champion = mlflow.get_model_version_by_alias(model, CHAMPION)
+    rows = designated_rows(_questions_file(file))
+    reference = record_reference(
+        lakefs_client(settings), mlflow, settings.lakefs.repository, model, champion.version, rows, "designated"
+    )
+    typer.echo(
+        f"{model} v{champion.version}: drift reference = {reference.requests} designated questions, "
+        f"lakeFS {settings.lakefs.repository}@{reference.lakefs_commit[:12]}:{reference.path}"
     )
 
 

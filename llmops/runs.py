@@ -34,7 +34,9 @@ class RunOutcome:
     def summary(self) -> str:
         lines = [f"Flow run {self.name}: {self.state}", f"  {self.url}"]
         if isinstance(self.result, dict) and "drifted" in self.result:  # a drift report: the verdict only
-            lines += [f"  drifted: {self.result['drifted']}"] + [f"  - {r}" for r in self.result.get("reasons", [])]
+            state = self.result.get("state", "drift" if self.result["drifted"] else "no_drift")
+            lines += [f"  drift check: {state.replace('_', ' ')}", f"  drifted: {self.result['drifted']}"]
+            lines += [f"  - {r}" for r in self.result.get("reasons", [])]
         elif isinstance(self.result, dict):
             lines += [f"  {k}: {v}" for k, v in self.result.items()]
         elif self.result is not None:

@@ -3,12 +3,13 @@
     check_drift(reference_embeddings, current_embeddings, reference_outputs=, current_outputs=,
                 reference_top1=, current_top1=, policy=DriftPolicy()) -> DriftReport
 
-Up to five sub-tests, each a two-sample test of "the current window comes from the reference's distribution":
+Up to six sub-tests, each a two-sample test of "the current window comes from the reference's distribution":
 
 | sub-test | data | statistic | p-value |
 | --- | --- | --- | --- |
 | embedding_classifier | prompt embeddings | ROC AUC of cross-validated logistic regression | permuted within folds |
 | embedding_mmd | prompt embeddings | unbiased MMD^2, RBF kernel, median-heuristic bandwidth | labels permuted |
+| embedding_novelty | prompt embeddings | distance to the reference of the farthest quarter of the window | permuted |
 | output_length | response length (characters) | P(current longer), Mann-Whitney | two-sided, normal approximation |
 | output_refusal | share of empty-or-refusal responses | current rate - reference rate | Fisher's exact, two-sided |
 | retrieval_top1 | top-1 similarity to the index | P(reference higher), Mann-Whitney | one-sided, normal approximation |
@@ -20,6 +21,10 @@ sub-tests (the two embedding tests look at the same vectors). The permutation an
 `min_samples` of 20 up. The output and retrieval sub-tests must also see a change at least as large as the
 policy's minimum; that only removes rejections, so the bound stands. A sub-test without data (no reference
 outputs, fewer than `min_samples` rows on a side) is skipped and does not count in m.
+
+Too little data is not "no drift". When either window has fewer than `min_samples` prompts, no sub-test runs
+and the report's state is `insufficient_data`, with no verdict: a window of 3 requests, all refused, says
+nothing either way.
 
 Why the classifier's threshold comes from permutations. Under no drift a cross-validated AUC is not
 distributed like a plain Mann-Whitney AUC: each fold's model is trained on the other folds, so the pooled
@@ -52,6 +57,7 @@ from tasks.monitor.statistics import (
     length_test,
     mmd_subtest,
     mmd_test,
+    novelty_subtest,
     refusal_test,
     retrieval_test,
 )
@@ -157,7 +163,23 @@ def check_drift(
         None if current_top1 is None else _similarities("current_top1", current_top1),
     )
 
-    classifier_rng, mmd_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(policy.seed).spawn(2))
+    n_reference, n_current = len(embeddings[0]), len(embeddings[1])
+    if min(n_reference, n_current) < policy.min_samples:
+        # Nothing can be said of a handful of requests, not even "no drift": a window of 3 refusals would
+        # pass every sub-test that could run on it.
+        if n_current < policy.min_samples:
+            why = f"the current window has {n_current} requests, fewer than min_samples={policy.min_samples}"
+        else:
+            why = f"the reference has {n_reference} rows, fewer than min_samples={policy.min_samples}"
+        return DriftReport.waiting(
+            "insufficient_data",
+            f"{why}: no verdict until there is more traffic",
+            policy.alpha,
+            {"embeddings": SampleSizes(reference=n_reference, current=n_current)},
+        )
+    classifier_rng, mmd_rng, novelty_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(policy.seed).spawn(3)
+    )
     embeddings_skip = _too_few(len(embeddings[0]), len(embeddings[1]), policy)
     outputs_skip = _why_not("outputs", *outputs, policy)
     top1_skip = _why_not("top-1 similarities", *top1, policy)
@@ -175,6 +197,13 @@ def check_drift(
             embeddings,
             embeddings_skip,
             lambda level: mmd_subtest(*embeddings, level, policy, mmd_rng),
+        ),
+        _Planned(
+            "embedding_novelty",
+            "distance of the farthest current prompts to the reference",
+            embeddings,
+            embeddings_skip,
+            lambda level: novelty_subtest(*embeddings, level, policy, novelty_rng),
         ),
         _Planned(
             "output_length",
@@ -208,5 +237,10 @@ def check_drift(
         if ref is not None and cur is not None
     }
     return DriftReport(
-        drifted=bool(reasons), reasons=reasons, alpha=policy.alpha, level=level, tests=tests, sample_sizes=sizes
+        state="drift" if reasons else "no_drift",
+        reasons=reasons,
+        alpha=policy.alpha,
+        level=level,
+        tests=tests,
+        sample_sizes=sizes,
     )

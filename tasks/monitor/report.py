@@ -5,12 +5,20 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, computed_field, model_validator
 
 # The most sub-tests one check can run; the policy must allow p-values small enough for alpha / MAX_TESTS.
-MAX_TESTS = 5
+MAX_TESTS = 6
 
 Verdict = Literal["drift", "no_drift", "skipped"]
+
+# What a check concluded. Only "drift" raises an alarm; the two waiting states say what is missing.
+#   drift                 at least one sub-test rejected at its level
+#   no_drift              the sub-tests ran and none rejected
+#   insufficient_data     the current window has fewer than `min_samples` requests: nothing can be said
+#   collecting_reference  the champion has no reference traffic yet (fewer than `reference_requests`
+#                         requests since its release, and no designated reference set)
+State = Literal["drift", "no_drift", "insufficient_data", "collecting_reference"]
 
 
 class DriftPolicy(BaseModel):
@@ -23,7 +31,7 @@ class DriftPolicy(BaseModel):
         description="Overall false-alarm rate on windows without drift; each of the m sub-tests runs at alpha / m.",
     )
     permutations: int = Field(
-        199,
+        399,
         ge=19,
         le=100_000,
         description="Label permutations for the classifier and MMD nulls (p-values are multiples of 1 / (this + 1)).",
@@ -53,7 +61,38 @@ class DriftPolicy(BaseModel):
         le=20_000,
         description="Rows per side MMD uses; its kernel matrix grows with the square of this.",
     )
-    min_samples: int = Field(20, ge=2, description="A sub-test with fewer rows than this on either side is skipped.")
+    novelty_subsample: int = Field(
+        1000,
+        ge=10,
+        le=20_000,
+        description="Rows per side the novelty test uses; its distance matrix grows with the square of this.",
+    )
+    novelty_tail: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="Share of the current window, farthest from the reference, whose distance the novelty test "
+        "averages: about the smallest share of new-topic traffic it is built to see.",
+    )
+    min_samples: int = Field(
+        20,
+        ge=2,
+        description="A sub-test with fewer rows than this on either side is skipped; a current window with fewer "
+        "requests than this is reported as insufficient data.",
+    )
+    reference_requests: int = Field(
+        200,
+        ge=2,
+        le=100_000,
+        description="Requests served by a new champion that make up its reference window: the first this many "
+        "after its release are recorded with the release, and later windows are compared with them.",
+    )
+    reference_fallback: Literal["none", "training-prompts"] = Field(
+        "none",
+        description="What to compare with while the reference is being collected: 'none' reports the state "
+        "'collecting reference'; 'training-prompts' uses a sample of the champion's training prompts, which are "
+        "phrased unlike real traffic and raise false alarms on in-domain questions (a documented fallback).",
+    )
     length_change: float = Field(
         0.25,
         ge=0,
@@ -82,6 +121,11 @@ class DriftPolicy(BaseModel):
             raise ValueError(
                 f"permutations={self.permutations} cannot give a p-value <= alpha/{MAX_TESTS}={smallest_level:.4g}; "
                 f"use at least {need}"
+            )
+        if self.reference_requests < self.min_samples:
+            raise ValueError(
+                f"reference_requests={self.reference_requests} is below min_samples={self.min_samples}: "
+                "a reference that small could never be tested against"
             )
         if self.min_samples < self.classifier_folds:
             raise ValueError(
@@ -120,12 +164,29 @@ class SampleSizes(BaseModel):
 class DriftReport(BaseModel):
     """The drift check's decision, with every sub-test behind it."""
 
-    drifted: bool
-    reasons: list[str] = Field(description="One line per sub-test that found drift; empty when none did.")
+    state: State = Field(description="drift, no_drift, insufficient_data or collecting_reference (see State).")
+    reasons: list[str] = Field(
+        description="One line per sub-test that found drift, or the one line saying why the check could not run."
+    )
     alpha: float
     level: float | None = Field(None, description="Per-sub-test level: alpha / tests run (Bonferroni); None: none ran.")
     tests: list[SubTest]
     sample_sizes: dict[str, SampleSizes] = Field(description="Rows given per input: embeddings, outputs, top1.")
+
+    @computed_field
+    @property
+    def drifted(self) -> bool:
+        """Only a check that ran and found drift raises an alarm."""
+        return self.state == "drift"
+
+    @classmethod
+    def waiting(
+        cls, state: State, reason: str, alpha: float, sizes: dict[str, SampleSizes] | None = None
+    ) -> DriftReport:
+        """A check that could not run its sub-tests: `insufficient_data` or `collecting_reference`, and why."""
+        if state not in ("insufficient_data", "collecting_reference"):
+            raise ValueError(f"a waiting report is insufficient_data or collecting_reference, not {state!r}")
+        return cls(state=state, reasons=[reason], alpha=alpha, tests=[], sample_sizes=sizes or {})
 
     def test(self, name: str) -> SubTest:
         for sub in self.tests:
@@ -140,6 +201,7 @@ class DriftReport(BaseModel):
     def summary(self) -> dict:
         """A few hundred bytes of JSON-ready values, for an event payload."""
         return {
+            "state": self.state,
             "drifted": self.drifted,
             "reasons": self.reasons,
             "alpha": self.alpha,
@@ -153,9 +215,11 @@ class DriftReport(BaseModel):
 
     def markdown(self) -> str:
         """The report as a Markdown artifact: verdict, reasons, one table row per sub-test."""
-        headline = "**DRIFT DETECTED**" if self.drifted else "**no drift**"
+        headline = _HEADLINES[self.state]
         lines = [f"# Drift check: {headline}", ""]
         lines += [f"- {reason}" for reason in self.reasons] or ["- every sub-test is within its bounds"]
+        if not self.tests:
+            return "\n".join(lines) + "\n"
         sizes = ", ".join(
             f"{kind} {n.reference} reference / {n.current} current" for kind, n in self.sample_sizes.items()
         )
@@ -179,6 +243,14 @@ class DriftReport(BaseModel):
                 f"(Bonferroni), so a window without drift is flagged with probability at most alpha = {self.alpha:g}.",
             ]
         return "\n".join(lines) + "\n"
+
+
+_HEADLINES: dict[str, str] = {
+    "drift": "**DRIFT DETECTED**",
+    "no_drift": "**no drift**",
+    "insufficient_data": "**insufficient data** (no verdict)",
+    "collecting_reference": "**collecting reference** (no verdict)",
+}
 
 
 def _round(value: float | None) -> float | None:

@@ -32,7 +32,7 @@ DRIFT_EXPERIMENT = "drift"
 def check_window(
     model_name: str, index_alias: str, window_hours: float, policy: DriftPolicy
 ) -> tuple[DriftReport, DriftWindow]:
-    """Compare the last window of inference logs with the champion's training prompts; report to Prefect and MLflow."""
+    """Compare the last window of the champion's traffic with its reference traffic; report to Prefect and MLflow."""
     settings = load_settings()
     mlflow = clients.mlflow_client(settings)
     until = datetime.now(UTC)
@@ -55,14 +55,20 @@ def check_window(
         tags={
             "llmops.model": model_name,
             "llmops.model_version": window.model_version,
+            "llmops.drift_reference": window.reference,
             "llmops.lakefs_commit": window.reference_commit,
+            "llmops.drift_state": report.state,
             "llmops.drifted": str(report.drifted).lower(),
         },
     )
     summary = report.summary()
     metrics = {f"{t.name}_statistic": t.statistic for t in report.tests if t.statistic is not None}
     metrics |= {f"{t.name}_p_value": t.p_value for t in report.tests if t.p_value is not None}
-    metrics |= {"drifted": float(report.drifted), "current_requests": float(window.current_requests)}
+    metrics |= {
+        "drifted": float(report.drifted),
+        "current_requests": float(window.current_requests),
+        "reference_requests": float(window.reference_requests),
+    }
     buffer = tracking.MetricBuffer(mlflow, run.info.run_id, asynchronous=False)
     buffer.add({k: float(v) for k, v in metrics.items()}, step=0)
     buffer.flush()
@@ -83,8 +89,8 @@ def check_window(
         key="drift-report",
         markdown=(
             f"{report.markdown()}\n\nWindow {window.since:%Y-%m-%d %H:%M} to {window.until:%H:%M} UTC: "
-            f"{window.current_requests} requests (previous window {window.previous_requests}); reference: "
-            f"training prompts of commit `{window.reference_commit[:12]}` (model v{window.model_version}). "
+            f"{window.current_requests} requests served by v{window.model_version}; reference: "
+            f"{window.describe_reference()}. "
             f"MLflow run `{run.info.run_id}` in experiment `{DRIFT_EXPERIMENT}`.\n\n{images}\n"
         ),
     )

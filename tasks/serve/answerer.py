@@ -8,6 +8,7 @@ the demo traffic of `llmops replay`.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from lakefs.client import Client
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from llmops.errors import LLMOpsError
 from tasks.services import lakefs as versioning
@@ -32,6 +33,7 @@ class Hit(BaseModel):
 
 
 class AskResult(BaseModel):
+    request_id: str = Field(default_factory=lambda: uuid.uuid4().hex)  # identifies the request in the log
     question: str
     answer: str
     hits: list[Hit]  # the retrieved chunks, best first: the answer's sources
@@ -120,11 +122,13 @@ class Answerer:
         ]
 
 
-def held_out_questions(lakefs_client: Client, mlflow: Any, model_name: str, n: int) -> list[str]:
-    """Prompts of the champion's eval split: questions the model was not trained on (demo traffic)."""
+def held_out_questions(lakefs_client: Client, mlflow: Any, model_name: str, n: int, seed: int | None = 0) -> list[str]:
+    """Prompts of the champion's eval split: questions the model was not trained on (demo traffic).
+
+    A seeded sample (the same n each time); `seed=None` draws a new one, as `llmops replay` does."""
     lineage = Lineage.from_tags(mlflow.get_model_version_by_alias(model_name, CHAMPION).tags)
     prompts = versioning.read_dataframes(
         lakefs_client, lineage.lakefs_repository, lineage.lakefs_commit, [lineage.eval_path]
     )["prompt"].astype(str)
     # a seeded random sample: the split's files are ordered by source, so the first rows are one topic
-    return prompts.sample(n=min(n, len(prompts)), random_state=0).tolist()
+    return prompts.sample(n=min(n, len(prompts)), random_state=seed).tolist()

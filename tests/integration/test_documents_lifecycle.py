@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from infra import local_stack
 from llmops import clients
@@ -21,8 +24,10 @@ from llmops.settings import Settings, find_project_root
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 
-DOCS = Path(__file__).resolve().parents[1] / "data" / "docs_corpus"
+DATA = Path(__file__).resolve().parents[1] / "data"
+DOCS = DATA / "docs_corpus"
 MODEL = "llmops-docs-test"
+ALIAS = "llmops_docs_test"
 
 
 def _param(name: str, value: object) -> list[str]:
@@ -55,7 +60,7 @@ def test_a_folder_of_markdown_runs_the_whole_lifecycle_through_the_cli(running_s
         *_param("eval_config", {"max_examples": 32, "max_new_tokens": 32}),
         # the candidate must beat its base by the bootstrap; absolute floors are for full-size runs
         *_param("policy", {"thresholds": {}}),
-        *_param("index_config", {"alias": "llmops_docs_test"}),
+        *_param("index_config", {"alias": ALIAS}),
     ]
     result = subprocess.run(
         [sys.executable, "-m", "llmops.cli", "run", "lifecycle", *args, "--timeout", "1200"],
@@ -89,3 +94,83 @@ def test_a_folder_of_markdown_runs_the_whole_lifecycle_through_the_cli(running_s
     derived = [json.loads(m) for m in train["meta"]]
     assert len(train) >= 10 and all(m.get("rule") for m in derived)
     assert any(p.startswith("What is") for p in train["prompt"])
+
+
+def _traffic(name: str) -> list[str]:
+    rows = [json.loads(line) for line in (DATA / "drift" / name).read_text(encoding="utf-8").splitlines()]
+    questions = [r["question"] for r in rows]
+    random.Random(0).shuffle(questions)
+    return questions
+
+
+def test_in_domain_traffic_through_ask_does_not_trigger_drift(running_stack: Settings, tmp_path: Path) -> None:
+    """After the lifecycle above: people's questions about the documents, phrased their own way, go through `ask`.
+
+    The reference is the champion's first 80 requests; until they have arrived the check is collecting its
+    reference, a window of 3 requests is insufficient data, and the rest of the same traffic is not drift.
+    Questions about another domain in the window are. tests/data/drift/README.md says who wrote the questions.
+    """
+    from flows.drift import drift_flow
+    from tasks.monitor import REFERENCE_TAG, DriftPolicy, load_reference, run_drift_check
+    from tasks.serve import Answerer, log_requests
+    from tasks.services.embedding import embed
+
+    lk, mlflow, milvus = (
+        clients.lakefs_client(running_stack),
+        clients.mlflow_client(running_stack),
+        clients.milvus_client(running_stack),
+    )
+    repo = running_stack.lakefs.repository
+    champion = mlflow.get_model_version_by_alias(MODEL, "champion")
+    questions = _traffic("docs_corpus_traffic.jsonl")
+    answerer = Answerer(mlflow, milvus, MODEL, ALIAS, embed, tmp_path)
+    policy = DriftPolicy(reference_requests=80)
+
+    def serve(batch: list[str]) -> None:
+        for start in range(0, len(batch), 32):
+            log_requests(lk, repo, answerer.ask(batch[start : start + 32]))
+
+    def check():
+        with temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}):
+            state = drift_flow(model_name=MODEL, index_alias=ALIAS, policy=policy, return_state=True)
+        assert state.is_completed(), state.message
+        return state
+
+    serve(questions[:40])
+    assert check().name == "CollectingReference"
+    assert not mlflow.get_model_version(MODEL, champion.version).tags.get(REFERENCE_TAG)
+
+    serve(questions[40:80])
+    state = check()  # the reference is recorded now; the window holds nothing else yet
+    assert state.name == "InsufficientData", state.message
+    reference, rows = load_reference(lk, mlflow, repo, MODEL, champion.version)
+    assert reference.source == "traffic" and reference.requests == len(rows) == 80
+    assert {r["question"] for r in rows} == set(questions[:80])
+
+    serve(questions[80:83])
+    state = check()
+    assert state.name == "InsufficientData" and "3 requests" in state.message
+
+    serve(questions[83:])
+    state = check()
+    report = state.result()
+    assert state.name == "NoDrift", report.markdown()
+    assert report.sample_sizes["embeddings"].current == len(questions) - 80
+    assert report.test("embedding_classifier").verdict == "no_drift"
+
+    # the same check sees questions of another domain (Python's standard library) once they are half the window
+    serve(_traffic("python_traffic.jsonl")[: len(questions) - 80])
+    until = datetime.now(UTC)
+    shifted, window, _ = run_drift_check(
+        lk,
+        mlflow,
+        milvus,
+        repository=repo,
+        model_name=MODEL,
+        index_alias=ALIAS,
+        since=until - timedelta(hours=1),
+        until=until,
+        policy=policy,
+        embed=embed,
+    )
+    assert window.reference == "traffic" and shifted.state == "drift", shifted.markdown()

@@ -45,11 +45,12 @@ def test_drift_event_starts_exactly_one_retrain_within_the_cooldown(trigger_stac
     window = DriftWindow(
         model_name=f"drift-test-{uuid.uuid4().hex[:6]}",
         model_version="1",
+        reference="traffic",
         reference_commit="c",
+        reference_requests=200,
         since=now - timedelta(hours=1),
         until=now,
         current_requests=100,
-        previous_requests=0,
     )
     with (
         temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}),

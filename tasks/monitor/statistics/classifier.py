@@ -125,18 +125,13 @@ def classifier_subtest(
         seed=rng,
     )
     critical = result.critical_value(level)
-    return SubTest(
-        name="embedding_classifier",
-        description=f"ROC AUC of {policy.classifier_folds}-fold cross-validated logistic regression, "
+    return result.subtest(
+        "embedding_classifier",
+        f"ROC AUC of {policy.classifier_folds}-fold cross-validated logistic regression, "
         f"current vs reference prompts; {policy.permutations} within-fold label permutations",
-        statistic=result.statistic,
-        p_value=result.p_value,
-        level=level,
-        critical_value=critical,
-        n_reference=min(len(reference), limit),
-        n_current=min(len(current), limit),
-        verdict="drift" if result.rejects(level) else "no_drift",
-        values={"null_mean": float(result.null.mean()), "null_std": float(result.null.std())},
-        note=f"AUC {result.statistic:.3f} against {critical:.3f} at level {level:.3g} "
+        level,
+        (min(len(reference), limit), min(len(current), limit)),
+        {"null_mean": float(result.null.mean()), "null_std": float(result.null.std())},
+        f"AUC {result.statistic:.3f} against {critical:.3f} at level {level:.3g} "
         f"(permutation null mean {result.null.mean():.3f}), p={result.p_value:.3g}",
     )

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from tasks.monitor.report import SubTest
+
 
 @dataclass(frozen=True)
 class PermutationTest:
@@ -31,6 +33,24 @@ class PermutationTest:
 
     def rejects(self, level: float) -> bool:
         return int(np.sum(self.null >= self.statistic)) <= self._rank(level) - 1
+
+    def subtest(
+        self, name: str, description: str, level: float, sizes: tuple[int, int], values: dict[str, float], note: str
+    ) -> SubTest:
+        """This test's outcome at `level` as a report row; `sizes` are the rows used per side."""
+        return SubTest(
+            name=name,
+            description=description,
+            statistic=self.statistic,
+            p_value=self.p_value,
+            level=level,
+            critical_value=self.critical_value(level),
+            n_reference=sizes[0],
+            n_current=sizes[1],
+            verdict="drift" if self.rejects(level) else "no_drift",
+            values=values,
+            note=note,
+        )
 
 
 # The products below are small (a few thousand rows by a few hundred columns): BLAS threads cost more than

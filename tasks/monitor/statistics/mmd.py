@@ -62,16 +62,11 @@ def mmd_subtest(
     limit = policy.mmd_subsample
     result = mmd_test(reference, current, permutations=policy.permutations, max_per_side=limit, seed=rng)
     critical = result.critical_value(level)
-    return SubTest(
-        name="embedding_mmd",
-        description=f"unbiased MMD^2, RBF kernel with median-heuristic bandwidth; {policy.permutations} permutations",
-        statistic=result.statistic,
-        p_value=result.p_value,
-        level=level,
-        critical_value=critical,
-        n_reference=min(len(reference), limit),
-        n_current=min(len(current), limit),
-        verdict="drift" if result.rejects(level) else "no_drift",
-        values={"bandwidth": result.bandwidth},
-        note=f"MMD^2 {result.statistic:.3g} against {critical:.3g} at level {level:.3g}, p={result.p_value:.3g}",
+    return result.subtest(
+        "embedding_mmd",
+        f"unbiased MMD^2, RBF kernel with median-heuristic bandwidth; {policy.permutations} permutations",
+        level,
+        (min(len(reference), limit), min(len(current), limit)),
+        {"bandwidth": result.bandwidth},
+        f"MMD^2 {result.statistic:.3g} against {critical:.3g} at level {level:.3g}, p={result.p_value:.3g}",
     )

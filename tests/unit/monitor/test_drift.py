@@ -42,16 +42,16 @@ def answers(rng: np.random.Generator, n: int, refusal_rate: float, words: int = 
 # --- policy ----------------------------------------------------------------------------------------
 
 
-def test_policy_defaults_allow_p_values_below_alpha_over_five():
+def test_policy_defaults_allow_p_values_below_alpha_over_six():
     policy = DriftPolicy()
-    assert 1 / (policy.permutations + 1) <= policy.alpha / 5
+    assert 1 / (policy.permutations + 1) <= policy.alpha / 6
 
 
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"permutations": 50}, "use at least 99"),
-        ({"alpha": 0.01, "permutations": 199}, "use at least 499"),
+        ({"permutations": 50}, "use at least 119"),
+        ({"alpha": 0.01, "permutations": 399}, "use at least 599"),
         ({"min_samples": 3, "classifier_folds": 5}, "every fold needs a row of each window"),
         ({"alpha": 0.0}, "greater than 0"),
     ],
@@ -283,13 +283,14 @@ def test_each_sub_test_runs_at_alpha_over_the_number_run():
     assert [t.name for t in report.tests] == [
         "embedding_classifier",
         "embedding_mmd",
+        "embedding_novelty",
         "output_length",
         "output_refusal",
         "retrieval_top1",
     ]
-    assert report.tests_run == 5
-    assert report.level == pytest.approx(0.01)
-    assert all(t.level == pytest.approx(0.01) for t in report.tests)
+    assert report.tests_run == 6
+    assert report.level == pytest.approx(0.05 / 6)
+    assert all(t.level == pytest.approx(0.05 / 6) for t in report.tests)
     assert report.sample_sizes["embeddings"].reference == 200 and report.sample_sizes["top1"].current == 100
 
 
@@ -315,15 +316,45 @@ def test_missing_inputs_are_skipped_and_not_counted():
     verdicts = {t.name: t.verdict for t in report.tests}
     assert verdicts["output_length"] == verdicts["output_refusal"] == "skipped"
     assert "no reference outputs" in report.test("output_length").note
-    assert report.tests_run == 3 and report.level == pytest.approx(0.05 / 3)
+    assert report.tests_run == 4 and report.level == pytest.approx(0.05 / 4)
 
 
-def test_windows_below_the_minimum_are_skipped():
+def test_a_window_below_the_minimum_is_insufficient_data_not_no_drift():
     rng = np.random.default_rng(13)
     report = check_drift(gaussian(rng, 100), gaussian(rng, 10))
-    assert all(t.verdict == "skipped" for t in report.tests)
-    assert "at least 20 needed" in report.test("embedding_mmd").note
-    assert report.level is None and not report.drifted
+    assert report.state == "insufficient_data" and not report.drifted and report.tests == []
+    assert "current window has 10 requests, fewer than min_samples=20" in report.reasons[0]
+    assert "insufficient data" in report.markdown() and report.summary()["state"] == "insufficient_data"
+
+
+def test_three_requests_all_refused_are_insufficient_data():
+    """The case from the issue: 3 requests, 100% refusals, used to be reported as "no drift"."""
+    rng = np.random.default_rng(15)
+    report = check_drift(
+        gaussian(rng, 100),
+        gaussian(rng, 3),
+        reference_outputs=answers(rng, 100, refusal_rate=0.02),
+        current_outputs=["I'm sorry, but I can't help with that."] * 3,
+    )
+    assert report.state == "insufficient_data" and not report.drifted
+
+
+def test_a_small_reference_is_insufficient_data():
+    rng = np.random.default_rng(16)
+    report = check_drift(gaussian(rng, 12), gaussian(rng, 80))
+    assert report.state == "insufficient_data" and "reference has 12 rows" in report.reasons[0]
+
+
+def test_a_subtest_skipped_for_size_still_leaves_the_others():
+    rng = np.random.default_rng(17)
+    report = check_drift(
+        gaussian(rng, 100),
+        gaussian(rng, 40),
+        reference_outputs=answers(rng, 10, refusal_rate=0.0),
+        current_outputs=answers(rng, 40, refusal_rate=0.0),
+    )
+    assert report.state in ("drift", "no_drift") and report.tests_run == 3
+    assert "at least 20 needed" in report.test("output_length").note
 
 
 def test_large_windows_are_subsampled():
@@ -380,10 +411,42 @@ def test_markdown_shows_verdict_reasons_and_one_row_per_sub_test():
         assert f"- {reason}" in text
     for sub in report.tests:
         assert f"| {sub.name} | {sub.statistic:.4g} | {sub.p_value:.4g} |" in text
-    assert "alpha / 5 = 0.01 (Bonferroni)" in text
+    assert "alpha / 6 = 0.008333 (Bonferroni)" in text
     assert full_report().markdown().startswith("# Drift check: **no drift**")
 
 
 def test_report_round_trips_through_json():
     report = full_report(shift=1.0)
     assert type(report).model_validate_json(report.model_dump_json()) == report
+
+
+# --- novelty ---------------------------------------------------------------------------------------
+
+
+def _topics(rng: np.random.Generator, centres: np.ndarray, n: int, spread: float = 0.08) -> np.ndarray:
+    """Embedding-like rows: unit vectors scattered around topic centres."""
+    rows = centres[rng.integers(len(centres), size=n)] + spread * rng.normal(size=(n, centres.shape[1]))
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_novelty_sees_new_topics_in_a_share_of_the_window():
+    """A fifth of the current rows about topics the reference never had: the tail statistic rejects."""
+    from tasks.monitor.statistics import novelty_test
+
+    rng = np.random.default_rng(21)
+    centres = rng.normal(size=(10, DIM)) / np.sqrt(DIM)
+    reference, current = _topics(rng, centres[:8], 150), _topics(rng, centres[:8], 100)
+    shifted = np.vstack([_topics(rng, centres[8:], 20), current[20:]])
+    assert novelty_test(reference, shifted, permutations=199, seed=0).rejects(0.01)
+    assert not novelty_test(reference, current, permutations=199, seed=0).rejects(0.01)
+
+
+def test_novelty_null_is_calibrated_on_exchangeable_windows():
+    from tasks.monitor.statistics import novelty_test
+
+    rng = np.random.default_rng(22)
+    rejections = sum(
+        novelty_test(gaussian(rng, 60), gaussian(rng, 40), permutations=39, seed=i).rejects(0.1) for i in range(200)
+    )
+    # Binomial(200, 0.1): mean 20, sd 4.2; the test is exact, so more than 33 would be a bug
+    assert rejections <= 33

@@ -73,11 +73,11 @@ def test_false_alarm_rate_and_detection_on_real_embeddings(embedded_pools):
     no_drift = [_trial(embedded_pools, rng, False, DriftPolicy(seed=i)) for i in range(NO_DRIFT_TRIALS)]
     drift = [_trial(embedded_pools, rng, True, DriftPolicy(seed=i)) for i in range(DRIFT_TRIALS)]
 
-    assert all(r.tests_run == 5 and r.level == pytest.approx(0.01) for r in no_drift + drift)
+    assert all(r.tests_run == 6 and r.level == pytest.approx(0.05 / 6) for r in no_drift + drift)
     fpr, detection = _rates(no_drift), _rates(drift)
     alarms = sum(r.drifted for r in no_drift)
     print(
-        f"\n{N_REFERENCE} reference vs {N_CURRENT} current prompts, alpha=0.05 (each of 5 sub-tests at 0.01)"
+        f"\n{N_REFERENCE} reference vs {N_CURRENT} current prompts, alpha=0.05 (each of 6 sub-tests at 0.0083)"
         f"\nfalse-positive rate over {NO_DRIFT_TRIALS} no-drift trials: {fpr['overall']:.1%} "
         f"(95% upper bound {_upper_95(alarms, NO_DRIFT_TRIALS):.1%}); per sub-test "
         + ", ".join(f"{k} {v:.1%}" for k, v in fpr.items() if k != "overall")
@@ -89,7 +89,13 @@ def test_false_alarm_rate_and_detection_on_real_embeddings(embedded_pools):
     assert detection["overall"] >= 0.80
     # The embedding sub-tests must find the drift by themselves, not only through the retrieval scores.
     embedding_detection = np.mean(
-        [r.test("embedding_classifier").verdict == "drift" or r.test("embedding_mmd").verdict == "drift" for r in drift]
+        [
+            any(
+                r.test(name).verdict == "drift"
+                for name in ("embedding_classifier", "embedding_mmd", "embedding_novelty")
+            )
+            for r in drift
+        ]
     )
     assert embedding_detection >= 0.80
     # The responses did not change: the output sub-tests stay quiet on drift trials too.
