@@ -80,7 +80,8 @@ def _within(small: np.ndarray, large: np.ndarray) -> bool:
     above the largest kept hash of a full sketch is not known either way."""
     if len(large) == MAX_NAMES:
         small = small[small <= large[-1]]
-    return bool(np.isin(small, large, assume_unique=True).all())
+    # Python sets: for a few dozen names, np.isin's set-up costs ten times the test itself.
+    return set(small.tolist()) <= set(large.tolist())
 
 
 def same_names(a: np.ndarray, b: np.ndarray) -> bool:
@@ -263,23 +264,28 @@ class NearDuplicateIndex:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def _band_keys(self, signature: np.ndarray) -> list[int]:
-        banded = signature[: self.bands * self.rows].reshape(self.bands, self.rows).astype(np.uint64)
-        return (banded * _BAND_MULTIPLIERS[: self.rows]).sum(axis=1).tolist()
+    def band_keys(self, signatures: np.ndarray) -> list[list[int]]:
+        """Each signature's band keys (one row of signatures, or a matrix of them), in one numpy operation."""
+        signatures = np.atleast_2d(signatures)
+        banded = signatures[:, : self.bands * self.rows].reshape(len(signatures), self.bands, self.rows)
+        return (banded.astype(np.uint64) * _BAND_MULTIPLIERS[: self.rows]).sum(axis=2).tolist()
 
-    def candidates(self, signature: np.ndarray) -> set[int]:
-        """Rows of the indexed entries that share at least one band with the signature."""
+    def candidates(self, signature: np.ndarray, keys: list[int] | None = None) -> set[int]:
+        """Rows of the indexed entries that share at least one band with the signature (whose
+        ``band_keys`` may be given when computed for a whole batch)."""
         found: set[int] = set()
-        for table, key in zip(self._tables, self._band_keys(signature), strict=True):
+        for table, key in zip(self._tables, keys or self.band_keys(signature)[0], strict=True):
             hit = table.get(key)
             if hit is not None:
                 found.update(hit)
         return found
 
-    def matches(self, signature: np.ndarray, names: np.ndarray) -> list[tuple[str, float]]:
+    def matches(
+        self, signature: np.ndarray, names: np.ndarray, keys: list[int] | None = None
+    ) -> list[tuple[str, float]]:
         """Indexed entries at or above the threshold that name the same things, with their
         estimated similarity, best first."""
-        candidates = self.candidates(signature)
+        candidates = self.candidates(signature, keys)
         if not candidates:
             return []
         # All candidates at once: templated records (one question asked of many names) can make
@@ -294,16 +300,16 @@ class NearDuplicateIndex:
         ]
         return [(self._ids[-key], similarity) for similarity, key in sorted(found, reverse=True)]
 
-    def find(self, signature: np.ndarray, names: np.ndarray) -> tuple[str, float] | None:
+    def find(self, signature: np.ndarray, names: np.ndarray, keys: list[int] | None = None) -> tuple[str, float] | None:
         """The most similar matching entry (the earliest among equals), or None."""
-        found = self.matches(signature, names)
+        found = self.matches(signature, names, keys)
         return found[0] if found else None
 
-    def add(self, signature: np.ndarray, names: np.ndarray, record_id: str) -> None:
+    def add(self, signature: np.ndarray, names: np.ndarray, record_id: str, keys: list[int] | None = None) -> None:
         row = self._signatures.append(signature)
         self._ids.append(record_id)
         self._names.append(names)
-        for table, key in zip(self._tables, self._band_keys(signature), strict=True):
+        for table, key in zip(self._tables, keys or self.band_keys(signature)[0], strict=True):
             table.setdefault(key, []).append(row)
 
 
@@ -399,6 +405,8 @@ class Deduplicator:
             result.kept, result.kept_rows = records, list(range(len(records)))
             return result
         prints = prints or self.fingerprints(records)
+        # every index bands alike: the keys of the whole batch at once
+        keys = self._near["document"].band_keys(prints.minhash) if self.mode == "near" and records else []
         for i, record in enumerate(records):
             exact = self._exact[record.kind]
             key = prints.exact[i]
@@ -408,12 +416,12 @@ class Deduplicator:
                 continue
             if self.mode == "near":
                 index = self._near[record.kind]
-                match = index.find(prints.minhash[i], prints.names[i])
+                match = index.find(prints.minhash[i], prints.names[i], keys[i])
                 if match is not None:
                     result.near += 1
                     result.dropped.append((record, f"near duplicate of {match[0]} (estimated Jaccard {match[1]:.2f})"))
                     continue
-                index.add(prints.minhash[i], prints.names[i], record.id)
+                index.add(prints.minhash[i], prints.names[i], record.id, keys[i])
             exact[key] = record.id
             result.kept.append(record)
             result.kept_rows.append(i)
