@@ -174,3 +174,18 @@ def test_in_domain_traffic_through_ask_does_not_trigger_drift(running_stack: Set
         embed=embed,
     )
     assert window.reference == "traffic" and shifted.state == "drift", shifted.markdown()
+
+    # an operator designates a reference instead: it replaces the collected one, on the same version
+    designated = tmp_path / "reference.txt"
+    designated.write_text("\n".join(questions[:40]) + "\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "llmops.cli", "drift", "reference", str(designated), "--model", MODEL],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"{MODEL} v{champion.version}: drift reference = 40 designated questions" in result.stdout
+    reference, rows = load_reference(lk, mlflow, repo, MODEL, champion.version)
+    assert reference.source == "designated" and [r["question"] for r in rows] == questions[:40]
