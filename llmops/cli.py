@@ -128,7 +128,7 @@ def run(
     settings = _settings(profile)
     use_stack(settings)
     parameters = _with_profile(param_profile, _parse_params(param or []))
-    outcome = run_deployment_and_wait(settings, deployment, parameters, timeout)
+    outcome = run_deployment_and_wait(settings, deployment, parameters, timeout, progress=typer.echo)
     typer.echo(outcome.summary())
     if not outcome.ok:
         raise typer.Exit(1)

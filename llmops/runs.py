@@ -1,7 +1,9 @@
-"""Start a deployment run through the worker and follow it to a final state, with a timeout."""
+"""Start a deployment run through the worker and follow it to a final state, reporting its stages, with a timeout."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,18 +46,55 @@ class RunOutcome:
         return "\n".join(lines)
 
 
+def _follow(run_id: Any, timeout_s: float, progress: Callable[[str], None], poll_s: float = 3.0) -> Any:
+    """Wait for the flow run to end, reporting each stage (sub-flow run) as it starts and ends."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    stages = FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run_id]))
+    seen: dict[Any, str] = {}
+    flows: dict[Any, str] = {}  # flow id -> flow name: a stage is known by its flow, a run by its made-up name
+    started = time.monotonic()
+    with get_client(sync_client=True) as client:
+        while True:
+            run = client.read_flow_run(run_id)
+            for child in sorted(client.read_flow_runs(flow_run_filter=stages), key=lambda r: r.expected_start_time):
+                state = child.state.name if child.state else "Pending"
+                if seen.get(child.id) != state:
+                    seen[child.id] = state
+                    final = child.state is not None and child.state.is_final()
+                    took = f" after {child.total_run_time.total_seconds():.0f} s" if final else ""
+                    if child.flow_id not in flows:
+                        flows[child.flow_id] = client.read_flow(child.flow_id).name
+                    elapsed = time.monotonic() - started
+                    progress(f"  [{elapsed:5.0f} s] {flows[child.flow_id]} ({child.name}): {state}{took}")
+            if run.state is not None and run.state.is_final():
+                return run
+            if time.monotonic() - started > timeout_s:
+                return run
+            time.sleep(poll_s)
+
+
 def run_deployment_and_wait(
-    settings: Settings, deployment: str, parameters: dict[str, Any], timeout_s: float
+    settings: Settings,
+    deployment: str,
+    parameters: dict[str, Any],
+    timeout_s: float,
+    progress: Callable[[str], None] | None = None,
 ) -> RunOutcome:
+    """Start the deployment, follow it to the end (each stage reported to `progress`), return its outcome."""
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
     flow_name = FLOW_OF.get(deployment, deployment)
     name = deployment if "/" in deployment else f"{flow_name}/{deployment}"
     try:
-        run = run_deployment(name, parameters=parameters, timeout=timeout_s)
+        run = run_deployment(name, parameters=parameters, timeout=0)
     except ObjectNotFound:
         raise LLMOpsError(f"no deployment {name!r}; run `llmops deploy` first") from None
+    if progress is not None:
+        progress(f"Flow run {run.name} started: {settings.prefect.base_url}/runs/flow-run/{run.id}")
+    run = _follow(run.id, timeout_s, progress or (lambda line: None))
     state = run.state
     url = f"{settings.prefect.base_url}/runs/flow-run/{run.id}"
     if state is None or not state.is_final():

@@ -71,6 +71,8 @@ def test_a_folder_of_markdown_runs_the_whole_lifecycle_through_the_cli(running_s
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "promoted: True" in result.stdout, result.stdout
+    # the run reported each stage as it went, not only the outcome at the end
+    assert " pretrain (" in result.stdout and "): Completed after" in result.stdout, result.stdout[:3000]
     assert "base_model: models:/llmops-base/" in result.stdout
 
     mlflow, lk = clients.mlflow_client(running_stack), clients.lakefs_client(running_stack)
