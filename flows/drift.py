@@ -13,12 +13,6 @@ from prefect.states import Completed, State
 from tasks.monitor import DriftPolicy, DriftReport
 from tasks.monitor.tasks import check_window, emit_drift_event
 
-STATE_NAMES = {
-    "no_drift": "NoDrift",
-    "insufficient_data": "InsufficientData",
-    "collecting_reference": "CollectingReference",
-}
-
 
 @flow(name="drift-check", log_prints=True, persist_result=True)
 def drift_flow(
@@ -31,10 +25,9 @@ def drift_flow(
     """Compare the last window of traffic with the reference; on drift, emit `llmops.drift.detected`."""
     report, window = check_window(model_name, index_alias, window_hours, policy or DriftPolicy())
     if not report.drifted:
-        name = STATE_NAMES[report.state]
         message = report.reasons[0] if report.reasons else f"{window.current_requests} requests, no drift"
         print(f"drift check: {report.state.replace('_', ' ')}: {message}")
-        return Completed(name=name, message=message, data=report)
+        return Completed(name=report.state_name, message=message, data=report)
     emitted = emit_drift_event(report, window, cooldown_minutes)
     print(f"drift: {'; '.join(report.reasons)}; event {'emitted' if emitted else 'suppressed (cooldown)'}")
     return report

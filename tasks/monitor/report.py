@@ -179,6 +179,11 @@ class DriftReport(BaseModel):
         """Only a check that ran and found drift raises an alarm."""
         return self.state == "drift"
 
+    @property
+    def state_name(self) -> str:
+        """The state's name for a Prefect flow run: Drift, NoDrift, InsufficientData, CollectingReference."""
+        return "".join(part.capitalize() for part in self.state.split("_"))
+
     @classmethod
     def waiting(
         cls, state: State, reason: str, alpha: float, sizes: dict[str, SampleSizes] | None = None

@@ -110,11 +110,15 @@ def run_drift_check(
     found = load_reference(lakefs_client, mlflow, repository, model_name, version)
     if found is None:
         released = released_at(champion)
-        served = served_by(read_log_window(lakefs_client, repository, released, until), model_name, version)
+        # one read covers both the traffic since the release and the current window
+        logged = served_by(read_log_window(lakefs_client, repository, min(released, since), until), model_name, version)
+        served = [r for r in logged if datetime.fromisoformat(r["at"]) >= released]
+        current = [r for r in logged if datetime.fromisoformat(r["at"]) >= since]
         if len(served) >= policy.reference_requests:
             rows = served[: policy.reference_requests]
             found = record_reference(lakefs_client, mlflow, repository, model_name, version, rows, "traffic"), rows
-    current = served_by(read_log_window(lakefs_client, repository, since, until), model_name, version)
+    else:
+        current = served_by(read_log_window(lakefs_client, repository, since, until), model_name, version)
 
     if found is not None:
         reference, rows = found

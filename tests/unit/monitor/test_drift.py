@@ -299,6 +299,7 @@ def test_no_drift_on_same_distribution_and_drift_on_a_shift():
     assert not calm.drifted and calm.reasons == []
     shifted = full_report(shift=1.0)
     assert shifted.drifted
+    assert (calm.state_name, shifted.state_name) == ("NoDrift", "Drift")
     assert {r.split(":")[0] for r in shifted.reasons} == {"embedding_classifier", "embedding_mmd"}
     classifier = shifted.test("embedding_classifier")
     assert classifier.statistic > classifier.critical_value > 0.5

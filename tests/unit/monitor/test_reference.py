@@ -86,5 +86,7 @@ def test_waiting_reports_carry_no_verdict():
     assert not report.drifted and report.tests == [] and report.summary()["state"] == "collecting_reference"
     assert "collecting reference" in report.markdown() and "12 of 100 requests" in report.markdown()
     assert report.model_dump()["drifted"] is False  # the flow's result, as the CLI reads it
+    assert report.state_name == "CollectingReference"
+    assert DriftReport.waiting("insufficient_data", "3", alpha=0.05).state_name == "InsufficientData"
     with pytest.raises(ValueError, match="not 'drift'"):
         DriftReport.waiting("drift", "x", alpha=0.05)
