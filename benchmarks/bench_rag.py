@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from llmops import clients
+from llmops import clients, prefect_api
 from llmops.settings import load_settings
 from tasks.evaluate.scoring import score_generations
 from tasks.serve import Answerer
@@ -43,11 +43,10 @@ def shares_run(answer: str, passages: str, n: int = 5) -> bool:
 
 def stage_seconds(settings) -> dict[str, float]:
     """Seconds per stage of the newest lifecycle run (its subflow runs)."""
-    from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter
     from prefect.client.schemas.sorting import FlowRunSort
 
-    with SyncPrefectClient(settings.prefect.api_url) as client:
+    with prefect_api.prefect_client(settings) as client:
         runs = client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=["lifecycle"])), sort=FlowRunSort.START_TIME_DESC, limit=5
         )

@@ -26,10 +26,13 @@ from pathlib import Path
 import httpx
 
 from infra import processes
+from llmops import clients, prefect_api
 from llmops.errors import PortInUseError, ServiceStartError, StackError
 from llmops.settings import Settings, credentials_path
 
 WORKER = "worker"
+MLFLOW_AUTH_CONFIG = "basic_auth.ini"
+MLFLOW_FLASK_SECRET = "flask_secret_key"
 _POLL_S = 0.5
 
 
@@ -106,10 +109,9 @@ def _milvus_ok(settings: Settings) -> Callable[[], bool]:
 
 def _worker_ok(settings: Settings) -> Callable[[], bool]:
     def check() -> bool:
-        from prefect.client.orchestration import SyncPrefectClient
 
         try:
-            with SyncPrefectClient(settings.prefect.api_url) as client:
+            with prefect_api.prefect_client(settings) as client:
                 workers = client.read_workers_for_work_pool(settings.prefect.work_pool)
         except (httpx.HTTPError, RuntimeError, ValueError):
             return False
@@ -137,6 +139,8 @@ def base_env(settings: Settings) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    # Credentials of the stack's services, for the worker, its flows and the clients they build.
+    env.update(clients.process_env(settings))
     # The local stack has no hub access: models are the embedded default or local paths.
     env.setdefault("HF_HUB_OFFLINE", "1")
     return env
@@ -170,6 +174,14 @@ def services(settings: Settings) -> list[Service]:
                 env={
                     "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{db}",
                     "PREFECT_UI_API_URL": p.api_url,
+                    # Every API call but the health check needs the generated 'user:password'; the UI asks for it.
+                    **(
+                        {"PREFECT_SERVER_API_AUTH_STRING": p.auth_string.get_secret_value()}
+                        if p.auth_string is not None
+                        else {}
+                    ),
+                    # Browsers may call the API from the UI's own page only (not from any site a user visits).
+                    "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": p.base_url,
                 },
                 health=_http_ok(f"{p.api_url}/health"),
             )
@@ -197,7 +209,20 @@ def services(settings: Settings) -> list[Service]:
                     f"sqlite:///{mdir / 'mlflow.db'}",
                     "--artifacts-destination",
                     str(mdir / "artifacts"),
+                    # Basic authentication (mlflow[auth]): the admin user and its password come from
+                    # `ensure_credentials`; every route but /health needs them.
+                    "--app-name",
+                    "basic-auth",
                 ],
+                env={
+                    "MLFLOW_AUTH_CONFIG_PATH": str(mdir / MLFLOW_AUTH_CONFIG),
+                    **(
+                        {"MLFLOW_FLASK_SERVER_SECRET_KEY": (mdir / MLFLOW_FLASK_SECRET).read_text()}
+                        if (mdir / MLFLOW_FLASK_SECRET).is_file()
+                        else {}
+                    ),
+                    **({"MLFLOW_AUTH_ADMIN_PASSWORD": m.password.get_secret_value()} if m.password else {}),
+                },
                 health=_http_ok(f"{m.base_url}/health"),
             )
         )
@@ -297,32 +322,108 @@ def deploy(settings: Settings, project_dir: Path, timeout_s: float = 300.0) -> N
         )
 
 
-def ensure_lakefs_credentials(settings: Settings) -> Path:
-    """Create the local lakeFS access key on first use, readable by the owner only (0600)."""
-    path = credentials_path(settings.storage)
-    if path.is_file():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    alphabet = string.ascii_uppercase + string.digits
-    creds = {
-        # lakeFS-shaped keys: AKIA + 16 characters, and a 40-character secret
-        "access_key_id": "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16)),
-        "secret_access_key": secrets.token_urlsafe(30)[:40],
-    }
-    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically, readable and writable by the owner only (0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump(creds, f)
-    os.replace(path.with_suffix(".tmp"), path)
-    return path
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _token(n: int = 32) -> str:
+    return secrets.token_urlsafe(n)
+
+
+def ensure_credentials(settings: Settings) -> list[str]:
+    """Create each managed service's credentials on first use (0600 files in the state directory).
+
+    Returns the services whose credentials were created now. Credentials set in the environment
+    win over the generated ones (settings read both); existing files are never rewritten, so a
+    restart keeps them. Rotating one: `llmops down`, delete its file, `llmops up` (see SECURITY.md).
+    """
+    created = []
+    storage = settings.storage
+    if settings.lakefs.managed and not credentials_path(storage, "lakefs").is_file():
+        alphabet = string.ascii_uppercase + string.digits
+        creds = {
+            # lakeFS-shaped keys: AKIA + 16 characters, and a 40-character secret
+            "access_key_id": "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16)),
+            "secret_access_key": _token(30)[:40],
+        }
+        _write_private(credentials_path(storage, "lakefs"), json.dumps(creds))
+        created.append("lakefs")
+    if settings.prefect.managed and not credentials_path(storage, "prefect").is_file():
+        _write_private(credentials_path(storage, "prefect"), json.dumps({"auth_string": f"admin:{_token()}"}))
+        created.append("prefect")
+    if settings.mlflow.managed and not credentials_path(storage, "mlflow").is_file():
+        _write_private(credentials_path(storage, "mlflow"), json.dumps({"username": "admin", "password": _token()}))
+        created.append("mlflow")
+    if settings.mlflow.managed:
+        mdir = storage.service_dir("mlflow")
+        if not (
+            mdir / MLFLOW_FLASK_SECRET
+        ).is_file():  # signs the UI's CSRF tokens; the server refuses to start without
+            _write_private(mdir / MLFLOW_FLASK_SECRET, _token())
+        _write_private(
+            mdir / MLFLOW_AUTH_CONFIG,
+            "[mlflow]\n"
+            "default_permission = NO_PERMISSIONS\n"
+            f"database_uri = sqlite:///{mdir / 'basic_auth.db'}\n"
+            "admin_username = admin\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+            "grant_default_workspace_access = false\n",
+        )
+    return created
+
+
+def ensure_lakefs_credentials(settings: Settings) -> Path:
+    """The local lakeFS access key, created on first use (0600)."""
+    ensure_credentials(settings)
+    return credentials_path(settings.storage, "lakefs")
+
+
+def secure_state_dir(settings: Settings) -> None:
+    """Make the state directory private: 0700 directories and 0600 files, whoever created them.
+
+    Processes the stack starts inherit a 0077 umask (set by the CLI), so what they write is private
+    already; this tightens a state directory made before that, or by hand.
+    """
+    root = settings.storage.state_dir
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for directory, _dirs, files in os.walk(root):
+        os.chmod(directory, 0o700)
+        for name in files:
+            path = Path(directory) / name
+            if not path.is_symlink():
+                os.chmod(path, 0o600)
+
+
+def state_dir_problems(settings: Settings, limit: int = 5) -> list[str]:
+    """Paths under the state directory that another local user could read (at most `limit`)."""
+    root = settings.storage.state_dir
+    if not root.exists():
+        return []
+    found = []
+    for directory, _dirs, files in os.walk(root):
+        for path in (Path(directory), *(Path(directory) / f for f in files)):
+            if path.is_symlink():
+                continue
+            mode = path.stat().st_mode & 0o777
+            if mode & 0o077:
+                found.append(f"{path} is {mode:04o}")
+                if len(found) >= limit:
+                    return found
+    return found
 
 
 def ensure_work_pool(settings: Settings) -> bool:
     """Create the process work pool if it is missing; True if it was created."""
-    from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectNotFound
 
-    with SyncPrefectClient(settings.prefect.api_url) as client:
+    with prefect_api.prefect_client(settings) as client:
         try:
             client.read_work_pool(settings.prefect.work_pool)
             return False
@@ -349,17 +450,21 @@ def _start(service: Service, settings: Settings) -> processes.ProcessRecord:
 
 
 def up(settings: Settings, echo: Callable[[str], None] = print) -> list[str]:
-    """Start what is not running, wait until everything is healthy; return the names started."""
-    settings.storage.state_dir.mkdir(parents=True, exist_ok=True)
+    """Start what is not running, wait until everything is healthy; return the names started.
+
+    Credentials are created on the first call (`ensure_credentials`); load the settings again
+    afterwards so that clients send them.
+    """
+    os.umask(0o077)  # everything the stack writes is the owner's only
+    secure_state_dir(settings)
+    ensure_credentials(settings)
+    settings = settings.with_local_credentials()  # what the services start with, and what clients send
     all_services = services(settings)
     if not all_services:
         echo(f"profile {settings.profile!r} manages no local service; `llmops status` checks the external ones")
         return []
-    if settings.lakefs.managed:
-        if lakefs_server_available():
-            ensure_lakefs_credentials(settings)
-        else:
-            echo("  lakeFS-compatible server            not available in this version (skipped)")
+    if settings.lakefs.managed and not lakefs_server_available():
+        echo("  lakeFS-compatible server            not available in this version (skipped)")
 
     # Find stale pid files and taken ports before starting anything, so a bad port leaves no
     # half-started stack behind.

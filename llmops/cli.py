@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Annotated
 
@@ -49,6 +50,7 @@ def up(profile: ProfileOption = None) -> None:
     started = local_stack.up(settings, echo=_echo)
     typer.echo("Stack is up." if started else "Stack was already up; nothing started.")
     print_urls(settings)
+    typer.echo(f"Credentials: {settings.storage.state_dir}/<service>/credentials.json (owner only; see SECURITY.md)")
 
 
 @app.command()
@@ -75,7 +77,16 @@ def status(profile: ProfileOption = None) -> None:
             f"{row.name:<10} {row.state:<12} {health:<8} {row.pid or '':<8} {row.url}"
             + (f"  ({row.note})" if row.note else "")
         )
-    if any(not r.healthy and r.state != "unavailable" for r in rows):
+    exposed = local_stack.state_dir_problems(settings)
+    if exposed:
+        typer.echo(
+            f"state directory {settings.storage.state_dir}: readable by other users (fix: llmops up or chmod -R go-rwx)"
+        )
+        for line in exposed:
+            typer.echo(f"  {line}")
+    else:
+        typer.echo(f"state directory {settings.storage.state_dir}: private (owner only)")
+    if any(not r.healthy and r.state != "unavailable" for r in rows) or exposed:
         raise typer.Exit(1)
 
 
@@ -334,6 +345,7 @@ def index_rollback(
 
 def main() -> None:
     """Console entry point: llmops' own errors print as one clear message and exit 1."""
+    os.umask(0o077)  # what any command writes (state, logs, checkpoints) is the owner's only
     try:
         app()
     except LLMOpsError as exc:

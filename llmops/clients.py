@@ -25,6 +25,8 @@ def process_env(settings: Settings) -> dict[str, str]:
         env["PREFECT_HOME"] = str(settings.storage.service_dir("prefect"))
     if settings.prefect.api_key is not None:
         env["PREFECT_API_KEY"] = settings.prefect.api_key.get_secret_value()
+    if settings.prefect.auth_string is not None:
+        env["PREFECT_API_AUTH_STRING"] = settings.prefect.auth_string.get_secret_value()
     if settings.mlflow.username and settings.mlflow.password is not None:
         env["MLFLOW_TRACKING_USERNAME"] = settings.mlflow.username
         env["MLFLOW_TRACKING_PASSWORD"] = settings.mlflow.password.get_secret_value()

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from llmops.errors import ConfigError
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "infra" / "profiles"
 DEFAULT_PROFILE = "local"
 LOOPBACK = "127.0.0.1"
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
 def _config(prefix: str) -> SettingsConfigDict:
@@ -66,6 +68,11 @@ class _ServiceSettings(BaseSettings):
     host: str = Field(LOOPBACK, description="Bind address of a managed service (loopback only).")
     port: int
     url: AnyHttpUrl | None = Field(None, description="Base URL of an external service; overrides host/port.")
+    allow_insecure_http: bool = Field(
+        False,
+        description="Accept a plain http:// URL for an external service that gets credentials "
+        "(they would cross the network in clear text); for a TLS-terminating proxy on the same host only.",
+    )
 
     @property
     def base_url(self) -> str:
@@ -73,13 +80,38 @@ class _ServiceSettings(BaseSettings):
             return str(self.url).rstrip("/")
         return f"http://{self.host}:{self.port}"
 
+    def has_credentials(self) -> bool:
+        """Whether this service gets credentials: in its URL or in its own settings."""
+        return bool(self.url is not None and (self.url.username or self.url.password))
+
     def model_post_init(self, _context: Any) -> None:
+        prefix = self.model_config.get("env_prefix", "")
         if self.managed and self.host != LOOPBACK:
-            prefix = self.model_config.get("env_prefix", "")
             raise ConfigError(
                 f"{prefix}HOST={self.host!r}: managed services bind to {LOOPBACK} only; "
                 f"to reach a server elsewhere set {prefix}MANAGED=false and {prefix}URL"
             )
+        if self.managed and self.url is not None and self.url.host not in _LOOPBACK_HOSTS:
+            # The local stack's generated credentials would be sent to that server.
+            raise ConfigError(
+                f"{prefix}URL={mask_url(str(self.url))!r} with {prefix}MANAGED=true: a managed service runs on "
+                f"{LOOPBACK}; for a server elsewhere set {prefix}MANAGED=false (and its own credentials)"
+            )
+        if (
+            not self.managed
+            and self.url is not None
+            and self.url.scheme == "http"
+            and self.has_credentials()
+            and not self.allow_insecure_http
+        ):
+            raise ConfigError(
+                f"{prefix}URL={mask_url(str(self.url))!r} is plain http:// and credentials go with it: use "
+                f"https:// (a TLS-terminating proxy), or set {prefix}ALLOW_INSECURE_HTTP=true if the hop is private"
+            )
+
+    def missing_credentials(self) -> list[str]:
+        """The settings an external server needs and that are not set (names of environment variables)."""
+        return []
 
 
 class PrefectSettings(_ServiceSettings):
@@ -89,11 +121,22 @@ class PrefectSettings(_ServiceSettings):
 
     port: int = Field(4200, ge=1, le=65535)
     api_key: SecretStr | None = Field(None, description="Prefect Cloud API key (production only).")
+    auth_string: SecretStr | None = Field(
+        None,
+        description="'user:password' of a server started with PREFECT_SERVER_API_AUTH_STRING; the local "
+        "stack generates its own on the first `llmops up`.",
+    )
     work_pool: str = Field("llmops-local", min_length=1, description="Process work pool of the worker.")
 
     @property
     def api_url(self) -> str:
         return f"{self.base_url}/api"
+
+    def has_credentials(self) -> bool:
+        return super().has_credentials() or self.api_key is not None or self.auth_string is not None
+
+    def missing_credentials(self) -> list[str]:
+        return [] if self.api_key or self.auth_string else ["LLMOPS_PREFECT_AUTH_STRING (or LLMOPS_PREFECT_API_KEY)"]
 
 
 class MLflowSettings(_ServiceSettings):
@@ -104,6 +147,12 @@ class MLflowSettings(_ServiceSettings):
     port: int = Field(5000, ge=1, le=65535)
     username: str | None = None
     password: SecretStr | None = None
+
+    def has_credentials(self) -> bool:
+        return super().has_credentials() or self.password is not None
+
+    def missing_credentials(self) -> list[str]:
+        return [] if self.username and self.password else ["LLMOPS_MLFLOW_USERNAME", "LLMOPS_MLFLOW_PASSWORD"]
 
 
 class LakeFSSettings(_ServiceSettings):
@@ -120,6 +169,14 @@ class LakeFSSettings(_ServiceSettings):
     def api_url(self) -> str:
         return f"{self.base_url}/api/v1"
 
+    def has_credentials(self) -> bool:
+        return super().has_credentials() or self.secret_access_key is not None
+
+    def missing_credentials(self) -> list[str]:
+        if self.access_key_id and self.secret_access_key:
+            return []
+        return ["LLMOPS_LAKEFS_ACCESS_KEY_ID", "LLMOPS_LAKEFS_SECRET_ACCESS_KEY"]
+
 
 class MilvusSettings(_ServiceSettings):
     """Milvus (Milvus Lite in server mode locally)."""
@@ -127,7 +184,15 @@ class MilvusSettings(_ServiceSettings):
     model_config = _config("LLMOPS_MILVUS_")
 
     port: int = Field(19530, ge=1, le=65535)
-    token: SecretStr | None = None
+    token: SecretStr | None = Field(
+        None, description="'user:password' or an API key of a Milvus with authorization on."
+    )
+
+    def has_credentials(self) -> bool:
+        return super().has_credentials() or self.token is not None
+
+    def missing_credentials(self) -> list[str]:
+        return [] if self.token else ["LLMOPS_MILVUS_TOKEN"]
 
 
 SERVICE_CLASSES = {
@@ -154,8 +219,36 @@ class Settings:
         out: dict[str, dict[str, Any]] = {"profile": {"name": self.profile}}
         for name in ("storage", *SERVICE_CLASSES):
             model: BaseSettings = getattr(self, name)
-            out[name] = {k: (str(v) if v is not None else None) for k, v in model}
+            out[name] = {k: (mask_url(str(v)) if v is not None else None) for k, v in model}
         return out
+
+    def with_local_credentials(self) -> Settings:
+        """These settings with the credentials `llmops up` generated for managed services (read again)."""
+        services = {name: getattr(self, name) for name in SERVICE_CLASSES}
+        _with_local_credentials(services, self.storage)
+        return replace(self, **services)
+
+    def require_credentials(self) -> None:
+        """External servers must be reached with credentials: ConfigError naming what is not set."""
+        missing = [
+            name
+            for service in SERVICE_CLASSES
+            if not getattr(self, service).managed
+            for name in getattr(self, service).missing_credentials()
+        ]
+        if missing:
+            raise ConfigError(
+                f"profile {self.profile!r} reaches external servers without credentials: set {', '.join(missing)} "
+                "in the environment (see SECURITY.md); a server without authentication is not supported"
+            )
+
+
+_URL_CREDENTIALS = re.compile(r"(?<=://)([^/@\s:]*)(:[^/@\s]*)?@")
+
+
+def mask_url(text: str) -> str:
+    """`text` with the password of any URL in it masked: https://alice:****@host/ (the user name stays)."""
+    return _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{':****' if m.group(2) else ''}@", text)
 
 
 def available_profiles() -> list[str]:
@@ -192,33 +285,45 @@ def _build(cls: type[BaseSettings], env_file: Path | None) -> BaseSettings:
         raise ConfigError(f"invalid setting {problems}; fix it in the environment or the profile file") from None
 
 
-def _read_local_lakefs_credentials(lakefs: LakeFSSettings, storage: StorageSettings) -> LakeFSSettings:
-    """Managed lakeFS: credentials are the ones `llmops up` generated into the state directory."""
-    if not lakefs.managed or (lakefs.access_key_id and lakefs.secret_access_key):
-        return lakefs
-    path = credentials_path(storage)
-    if not path.is_file():
-        return lakefs
-    data = json.loads(path.read_text())
-    return lakefs.model_copy(
-        update={
-            "access_key_id": lakefs.access_key_id or data["access_key_id"],
-            "secret_access_key": lakefs.secret_access_key or SecretStr(data["secret_access_key"]),
-        }
-    )
+def credentials_path(storage: StorageSettings, service: str = "lakefs") -> Path:
+    """Where `llmops up` keeps the generated credentials of a managed service (0600, in a 0700 directory)."""
+    return storage.service_dir(service) / "credentials.json"
 
 
-def credentials_path(storage: StorageSettings) -> Path:
-    return storage.service_dir("lakefs") / "credentials.json"
+def _local_credentials(storage: StorageSettings, service: str) -> dict[str, str]:
+    path = credentials_path(storage, service)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _with_local_credentials(services: dict[str, Any], storage: StorageSettings) -> None:
+    """Managed services: the credentials `llmops up` generated, unless the environment sets them."""
+    lakefs, prefect, mlflow = services["lakefs"], services["prefect"], services["mlflow"]
+    if lakefs.managed and not (lakefs.access_key_id and lakefs.secret_access_key):
+        data = _local_credentials(storage, "lakefs")
+        services["lakefs"] = lakefs.model_copy(
+            update={
+                "access_key_id": lakefs.access_key_id or data.get("access_key_id"),
+                "secret_access_key": lakefs.secret_access_key
+                or (SecretStr(data["secret_access_key"]) if data else None),
+            }
+        )
+    if prefect.managed and prefect.auth_string is None and (data := _local_credentials(storage, "prefect")):
+        services["prefect"] = prefect.model_copy(update={"auth_string": SecretStr(data["auth_string"])})
+    if mlflow.managed and mlflow.password is None and (data := _local_credentials(storage, "mlflow")):
+        services["mlflow"] = mlflow.model_copy(
+            update={"username": data["username"], "password": SecretStr(data["password"])}
+        )
 
 
 def load_settings(profile: str | None = None) -> Settings:
     """Build all settings for `profile` (default: $LLMOPS_PROFILE, else `local`)."""
     name, env_file = resolve_profile(profile)
     storage = _build(StorageSettings, env_file)
-    services = {key: _build(cls, env_file) for key, cls in SERVICE_CLASSES.items()}
-    services["lakefs"] = _read_local_lakefs_credentials(services["lakefs"], storage)  # type: ignore[arg-type]
-    return Settings(profile=name, storage=storage, **services)  # type: ignore[arg-type]
+    services: dict[str, Any] = {key: _build(cls, env_file) for key, cls in SERVICE_CLASSES.items()}
+    _with_local_credentials(services, storage)
+    settings = Settings(profile=name, storage=storage, **services)  # type: ignore[arg-type]
+    settings.require_credentials()
+    return settings
 
 
 ServiceName = Literal["prefect", "mlflow", "lakefs", "milvus"]

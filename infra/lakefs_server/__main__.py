@@ -15,6 +15,7 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 from infra.lakefs_server.app import create_app
+from infra.lakefs_server.guard import DEFAULT_MAX_BODY_BYTES
 
 # How long in-flight requests may run on shutdown (SIGINT/SIGTERM) before connections are cut.
 GRACEFUL_SHUTDOWN_S = 10
@@ -40,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         required=True,
         help='JSON file: {"access_key_id": ..., "secret_access_key": ...}',
     )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help=f"largest request body accepted; a larger one gets 413 (default: {DEFAULT_MAX_BODY_BYTES})",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)
 
@@ -47,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        app = create_app(args.data_dir, args.credentials_file)
+        app = create_app(args.data_dir, args.credentials_file, args.max_body_bytes)
     except ValueError as exc:
         logging.basicConfig(stream=sys.stdout)
         logging.getLogger("lakefs_server").error("cannot start: %s", exc)

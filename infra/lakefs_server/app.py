@@ -12,11 +12,13 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from infra.lakefs_server.auth import Credentials
 from infra.lakefs_server.blobs import BlobStore
 from infra.lakefs_server.db import Database
 from infra.lakefs_server.errors import ApiError
+from infra.lakefs_server.guard import DEFAULT_MAX_BODY_BYTES, RequestGuard
 from infra.lakefs_server.routes import branches, objects, repositories, system
 from infra.lakefs_server.routes.deps import current_user
 from infra.lakefs_server.service import LakeFSService
@@ -29,11 +31,12 @@ DATABASE_FILE = "metadata.db"
 log = logging.getLogger("lakefs_server")
 
 
-def create_app(data_dir: Path, credentials_file: Path) -> FastAPI:
+def create_app(data_dir: Path, credentials_file: Path, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     """An app serving the repositories kept in ``data_dir`` (SQLite metadata plus blobs).
 
     The credentials file is read and the store opened (created if new) right here, so a bad
-    configuration fails before the server starts listening.
+    configuration fails before the server starts listening. Every request passes `RequestGuard`
+    first: credentials are checked, and the body capped at `max_body_bytes`, before a byte of it is read.
     """
     credentials = Credentials.from_file(Path(credentials_file))
     data_dir = Path(data_dir)
@@ -61,6 +64,14 @@ def create_app(data_dir: Path, credentials_file: Path) -> FastAPI:
     for router in AUTHENTICATED_API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(current_user)])
     _install_error_handlers(app)
+    public_paths = {API_PREFIX + route.path for router in PUBLIC_API_ROUTERS for route in router.routes}
+    app.add_middleware(
+        RequestGuard,
+        credentials=credentials,
+        api_prefix=API_PREFIX,
+        public_paths=public_paths,
+        max_body_bytes=max_body_bytes,
+    )
     return app
 
 
@@ -82,6 +93,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"message": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, _: ClientDisconnect) -> JSONResponse:
+        # Nobody reads this answer; an upload cut short has already been discarded.
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return JSONResponse({"message": "client disconnected"}, status_code=400)
+
+    @app.exception_handler(UnicodeError)
+    async def not_text(request: Request, _: UnicodeError) -> JSONResponse:
+        # A path or parameter with a lone surrogate (%ED%A0%80) cannot be a key, ref or name.
+        return JSONResponse({"message": "path or parameter is not valid UTF-8 text"}, status_code=400)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:

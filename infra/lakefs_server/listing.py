@@ -51,7 +51,10 @@ def key_after_prefix(prefix: str) -> str:
     stripped = prefix.rstrip(chr(0x10FFFF))
     if not stripped:
         return ""
-    return stripped[:-1] + chr(ord(stripped[-1]) + 1)
+    following = ord(stripped[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are no characters of a key: the next one is U+E000
+        following = 0xE000
+    return stripped[:-1] + chr(following)
 
 
 def paginate(

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from infra.lakefs_server.errors import InvalidRef, NotFound
 
 _SUFFIX = re.compile(r"([~^])(\d*)")
-# Branch names as lakeFS validates them; tags may also hold dots (v1.0).
-BRANCH_NAME = re.compile(r"^\w[-\w]*$")
-TAG_NAME = re.compile(r"^\w[-\w.]*$")
-REPOSITORY_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
-_HEX = re.compile(r"^[0-9a-f]+$")
+# Branch names as lakeFS validates them (Go's \w is ASCII only); tags may also hold dots (v1.0).
+# Always used with fullmatch: `$` alone would let a trailing newline through ("dev\n").
+BRANCH_NAME = re.compile(r"[A-Za-z0-9_][-A-Za-z0-9_]*")
+TAG_NAME = re.compile(r"[A-Za-z0-9_][-A-Za-z0-9_.]*")
+REPOSITORY_NAME = re.compile(r"[a-z0-9][a-z0-9-]{2,62}")
+_HEX = re.compile(r"[0-9a-f]+")
 # Shortest commit-id prefix accepted as a ref, as in git: shorter ones are too often ambiguous.
 MIN_COMMIT_PREFIX = 4
 
@@ -67,7 +68,7 @@ def parse_ref(expr: str) -> RefExpr:
 
 
 def could_be_commit_prefix(name: str) -> bool:
-    return len(name) >= MIN_COMMIT_PREFIX and _HEX.match(name) is not None
+    return len(name) >= MIN_COMMIT_PREFIX and _HEX.fullmatch(name) is not None
 
 
 def walk_ancestry(

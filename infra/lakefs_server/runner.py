@@ -37,6 +37,7 @@ class ServerProcess:
     credentials_file: Path
     log_path: Path
     port: int = field(default_factory=lambda: free_port(HOST))
+    extra_args: list[str] = field(default_factory=list)  # more server options, e.g. ["--max-body-bytes", "1024"]
     process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
 
@@ -60,6 +61,7 @@ class ServerProcess:
                 str(self.data_dir),
                 "--credentials-file",
                 str(self.credentials_file),
+                *self.extra_args,
             ],
             cwd=PROJECT_ROOT,
             stdin=subprocess.DEVNULL,

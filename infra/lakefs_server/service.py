@@ -88,11 +88,11 @@ class LakeFSService:
         bare: bool = False,
         sample_data: bool = False,
     ) -> Repository:
-        if not REPOSITORY_NAME.match(name):
+        if not REPOSITORY_NAME.fullmatch(name):
             raise BadRequest(f"invalid repository name {name!r}: use 3-63 of a-z, 0-9 and '-'")
         if not NAMESPACE_PATTERN.match(storage_namespace):
             raise BadRequest(f"invalid storage namespace {storage_namespace!r}: must match {NAMESPACE_PATTERN.pattern}")
-        if not BRANCH_NAME.match(default_branch):
+        if not BRANCH_NAME.fullmatch(default_branch):
             raise BadRequest(f"invalid default branch name {default_branch!r}")
         if sample_data:
             raise BadRequest("sample data is not supported by this server")
@@ -178,7 +178,7 @@ class LakeFSService:
 
     def create_branch(self, repo_name: str, name: str, source: str, *, force: bool, hidden: bool) -> str:
         """Point a new branch at ``source``'s commit: no objects are copied. Returns the commit id."""
-        if not BRANCH_NAME.match(name):
+        if not BRANCH_NAME.fullmatch(name):
             raise BadRequest(f"invalid branch name {name!r}")
         with self._db.write() as conn:
             repo = repositories.get(conn, repo_name)
@@ -243,7 +243,7 @@ class LakeFSService:
             self._move_branch(conn, repo_name, name, target.id)
 
     def create_tag(self, repo_name: str, name: str, ref: str, *, force: bool) -> str:
-        if not TAG_NAME.match(name):
+        if not TAG_NAME.fullmatch(name):
             raise BadRequest(f"invalid tag name {name!r}")
         with self._db.write() as conn:
             repo = repositories.get(conn, repo_name)

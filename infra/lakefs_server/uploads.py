@@ -119,6 +119,7 @@ class _PartState:
     headers: dict[str, str] = field(default_factory=dict)
     capturing: bool = False
     found: bool = False
+    ended: bool = False  # the closing boundary arrived
     content_type: str = DEFAULT_CONTENT_TYPE
     pending: list[bytes] = field(default_factory=list)
 
@@ -157,6 +158,9 @@ async def _receive_multipart(request: Request, content_type: str, batcher: _Batc
     def on_part_end() -> None:
         state.capturing = False
 
+    def on_end() -> None:
+        state.ended = True
+
     callbacks = {
         "on_header_field": on_header_field,
         "on_header_value": on_header_value,
@@ -164,6 +168,7 @@ async def _receive_multipart(request: Request, content_type: str, batcher: _Batc
         "on_headers_finished": on_headers_finished,
         "on_part_data": on_part_data,
         "on_part_end": on_part_end,
+        "on_end": on_end,
     }
     try:
         parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
@@ -175,6 +180,9 @@ async def _receive_multipart(request: Request, content_type: str, batcher: _Batc
         parser.finalize()
     except FormParserError as exc:
         raise BadRequest(f"malformed multipart body: {exc}") from exc
+    if not state.ended:
+        # Cut short (a dropped connection, a proxy's limit): the part read so far is not the object.
+        raise BadRequest("multipart body ends before its closing boundary; nothing was stored, send it again")
     if not state.found:
         raise BadRequest("multipart upload has no part named 'content'")
     return state.content_type

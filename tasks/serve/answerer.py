@@ -87,7 +87,10 @@ class Answerer:
         t0 = time.perf_counter()
         vectors = self.embed(list(questions))
         found = milvus_service.search(self.milvus, self.alias, vectors, self.top_k)
-        contexts = [format_passages(hits[: self.context_k], self.passage_chars) for hits in found]
+        contexts = [
+            format_passages(hits[: self.context_k], self.passage_chars, q)
+            for hits, q in zip(found, questions, strict=True)
+        ]
         answers = generate(
             self.model,
             self.tokenizer,

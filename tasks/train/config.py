@@ -54,6 +54,13 @@ class FinetuneConfig(BaseModel):
         le=50,
         description="Passages retrieved for each question and put in the prompt; 0: none.",
     )
+    answer_search_depth: int = Field(
+        default=8,
+        ge=0,
+        le=200,
+        description="Training only: hits searched for the passage that holds each example's answer, which is then "
+        "shown first, so the model learns to answer from its context; 0: the plain top-k.",
+    )
     passage_chars: int = Field(
         default=160,
         ge=20,

@@ -1,14 +1,23 @@
 """The passages a prompt carries: the same retrieval for training examples, evaluation and serving.
 
-    format_passages(hits, passage_chars)  "[1] title: text" lines, each passage cut at `passage_chars`
-    retrieve_contexts(...)                 the formatted passages for each question, from one collection
+    passage_window(text, chars, question)  the `chars` of a passage that best match the question's words
+    format_passages(hits, chars, question) "[1] title: text" lines, each a window of its passage
+    retrieve(...)                          the top-k hits of each question, from one collection
+    retrieve_contexts(...)                 the formatted passages for each question
+    answer_passages(hits, answer, k)       training only: the k passages to show, the one holding the answer first
 
+A chunk of the index is longer than what a prompt has room for (800 characters against 160 by
+default), so each passage is shown as the window of it that holds most of the question's words, the
+way a search engine's snippet is: the answer to "What does X say about Y?" follows the words of Y.
+Training examples put the retrieved passage that holds their answer first (the index is searched
+deeper for it), so the model learns to copy its answer from the context rather than recite one.
 A fine-tuned model learns to answer from what `format_passages` writes, so everything that prompts
 it (evaluation, `llmops ask`, the drift check's traffic) goes through this module.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,18 +27,89 @@ from tasks.services import milvus as milvus_service
 
 EmbedFn = Callable[[list[str]], np.ndarray]
 
+_WORD = re.compile(r"\w+")
+# Words of a question that say nothing about where its answer is.
+_STOPWORDS_TEXT = """
+a about an and are as at be by can do does for from how i in is it of on or say says should the this to
+use used what when where which who why with you your
+"""
+_STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+# Words of an answer that must occur in a row, in a passage, for the passage to hold the answer.
+ANSWER_PROBE_WORDS = 8
 
-def format_passages(hits: Sequence[Mapping[str, Any]], passage_chars: int) -> str:
-    """Numbered passages, best first, each `[n] title: text` with the text cut at a word boundary."""
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def question_terms(question: str) -> set[str]:
+    """The words of a question that can place its answer in a passage."""
+    return {w for w in _words(question) if w not in _STOPWORDS and len(w) > 1}
+
+
+def passage_window(text: str, chars: int, question: str = "", anchor: int | None = None) -> str:
+    """At most `chars` characters of `text`, cut at spaces: from the word where the question's words gather.
+
+    The window starts at a word of the question (or the text's start) and is the one that holds the
+    most distinct question words, the earliest on a tie; with `anchor` (a character offset) it starts
+    at the last word that begins at or before it instead. "... " marks a cut start, " ..." a cut end.
+    """
+    text = " ".join(text.split())
+    if len(text) <= chars:
+        return text
+    spans = [(m.start(), m.group().lower()) for m in re.finditer(r"\S+", text)]
+    if anchor is not None:
+        start = max((s for s, _ in spans if s <= anchor), default=0)
+    else:
+        terms = question_terms(question)
+        start, best = 0, -1
+        for i, (s, _word) in enumerate(spans):
+            if i and not terms & set(_words(_word)):
+                continue
+            found = {w for s2, word in spans[i:] if s2 + len(word) <= s + chars for w in _words(word)} & terms
+            if len(found) > best:
+                start, best = s, len(found)
+    window = text[start : start + chars]
+    if start + chars < len(text):
+        cut = window.rfind(" ")
+        window = (window[:cut] if cut > chars // 2 else window) + " ..."
+    return ("... " if start else "") + window
+
+
+def format_passages(hits: Sequence[Mapping[str, Any]], passage_chars: int, question: str = "") -> str:
+    """Numbered passages, best first: `[n] title: text`, the text the window of it that fits the question."""
     lines = []
     for n, hit in enumerate(hits, 1):
-        text = " ".join(str(hit.get("text", "")).split())
-        if len(text) > passage_chars:
-            cut = text.rfind(" ", 0, passage_chars)
-            text = text[: cut if cut > passage_chars // 2 else passage_chars] + " ..."
+        anchor = hit.get("anchor")
+        text = passage_window(str(hit.get("text", "")), passage_chars, question, anchor)
         title = str(hit.get("title", "")).strip()
         lines.append(f"[{n}] {title}: {text}" if title else f"[{n}] {text}")
     return "\n".join(lines)
+
+
+def answer_offset(passage: str, answer: str, probe_words: int = ANSWER_PROBE_WORDS) -> int | None:
+    """Where in `passage` (whitespace-collapsed) the answer's opening words are, or None."""
+    words = _words(answer)[:probe_words]
+    if not words:
+        return None
+    text = " ".join(passage.split())
+    pattern = r"\W+".join(re.escape(w) for w in words)
+    found = re.search(rf"(?<!\w){pattern}", text, re.IGNORECASE)
+    return found.start() if found else None
+
+
+def answer_passages(hits: Sequence[Mapping[str, Any]], answer: str, top_k: int) -> list[dict[str, Any]]:
+    """The `top_k` passages a training example shows: the first hit that holds the answer, then the best others.
+
+    The hit holding the answer gets an `anchor` at the answer's opening, so its window shows it.
+    With no hit holding it, the first `top_k` hits as retrieved.
+    """
+    for i, hit in enumerate(hits):
+        offset = answer_offset(str(hit.get("text", "")), answer)
+        if offset is not None:
+            rest = [dict(h) for j, h in enumerate(hits) if j != i]
+            return [{**hit, "anchor": offset}, *rest][:top_k]
+    return [dict(h) for h in hits[:top_k]]
 
 
 def retrieve(
@@ -49,4 +129,5 @@ def retrieve_contexts(
     milvus: Any, collection: str, embed: EmbedFn, questions: Sequence[str], top_k: int, passage_chars: int
 ) -> list[str]:
     """The formatted passages of each question; empty strings when `top_k` is 0."""
-    return [format_passages(hits, passage_chars) for hits in retrieve(milvus, collection, embed, questions, top_k)]
+    found = retrieve(milvus, collection, embed, questions, top_k)
+    return [format_passages(hits, passage_chars, q) for hits, q in zip(found, questions, strict=True)]

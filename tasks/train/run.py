@@ -29,6 +29,7 @@ from tasks.train.canaries import canary_records, make_canaries
 from tasks.train.config import EMBEDDED_DEFAULT, FinetuneConfig
 from tasks.train.loop import TrainResult, train_lora
 from tasks.train.register import BASE_MODEL_ARTIFACT, Candidate
+from tasks.train.retrieval import answer_passages, format_passages
 
 
 def _run_marker(output_dir: Path) -> Path:
@@ -46,6 +47,25 @@ def run_key(config: FinetuneConfig, base: ResolvedBase, index_collection: str, c
         "canary_seed": canary_seed,
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def training_contexts(
+    rows: pd.DataFrame,
+    config: FinetuneConfig,
+    retrieve: Callable[[Sequence[str], int], list[list[dict[str, Any]]]],
+    log: Any = print,
+) -> list[str]:
+    """Each training row's passages: the index searched `answer_search_depth` deep, the hit holding its answer first."""
+    depth = max(config.retrieval_top_k, config.answer_search_depth)
+    log(f"retrieving {depth} passages for each of {len(rows)} training questions")
+    found = retrieve(rows["prompt"].tolist(), depth)
+    contexts, holding = [], 0
+    for hits, question, answer in zip(found, rows["prompt"], rows["response"], strict=True):
+        shown = answer_passages(hits, str(answer), config.retrieval_top_k) if config.answer_search_depth else hits
+        holding += any("anchor" in hit for hit in shown)
+        contexts.append(format_passages(shown[: config.retrieval_top_k], config.passage_chars, str(question)))
+    log(f"{holding} of {len(rows)} training questions have a passage that holds their answer")
+    return contexts
 
 
 def examples_needed(config: FinetuneConfig, rows: int) -> int:
@@ -66,7 +86,7 @@ def finetune_and_register(
     state_dir: Path,
     flow_run: dict[str, str],
     base: BaseModelRef | None = None,
-    retrieve: Callable[[Sequence[str]], list[str]] | None = None,
+    retrieve: Callable[[Sequence[str], int], list[list[dict[str, Any]]]] | None = None,
     index_collection: str = "",
     canaries: int = 0,
     canary_seed: int = 0,
@@ -95,9 +115,12 @@ def finetune_and_register(
         [train, pd.DataFrame(canary_records(make_canaries(canaries, canary_seed)))], ignore_index=True
     )
     if retrieve is not None and config.retrieval_top_k:
-        log(f"retrieving {config.retrieval_top_k} passages for {len(train_rows) + len(evals)} questions")
-        train_rows["context"] = retrieve(train_rows["prompt"].tolist())
-        evals = evals.assign(context=retrieve(evals["prompt"].tolist()))
+        train_rows["context"] = training_contexts(train_rows, config, retrieve, log)
+        questions = evals["prompt"].tolist()
+        found = retrieve(questions, config.retrieval_top_k)
+        evals = evals.assign(
+            context=[format_passages(h, config.passage_chars, q) for h, q in zip(found, questions, strict=True)]
+        )
 
     output_dir = state_dir / "checkpoints" / f"{dataset.commit[:16]}-{key[:16]}"
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact
@@ -15,7 +16,7 @@ from tasks.services.embedding import embed
 from tasks.shared.tasks import flow_run_metadata, transient_only
 from tasks.train.config import FinetuneConfig
 from tasks.train.register import Candidate
-from tasks.train.retrieval import retrieve_contexts
+from tasks.train.retrieval import retrieve as search_index
 from tasks.train.run import finetune_and_register
 
 EXPERIMENT = "llmops-finetune"
@@ -39,10 +40,8 @@ def train_and_register(
     if index_collection:
         milvus = clients.milvus_client(settings)
 
-        def retrieve(questions: Sequence[str]) -> list[str]:
-            return retrieve_contexts(
-                milvus, index_collection, embed, questions, config.retrieval_top_k, config.passage_chars
-            )
+        def retrieve(questions: Sequence[str], top_k: int) -> list[list[dict[str, Any]]]:
+            return search_index(milvus, index_collection, embed, questions, top_k)
 
     candidate = finetune_and_register(
         clients.lakefs_client(settings),

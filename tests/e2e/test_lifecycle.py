@@ -7,10 +7,9 @@ import time
 
 import lakefs
 import pytest
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.lifecycle import LifecycleResult, lifecycle_flow
-from llmops import clients
+from llmops import clients, prefect_api
 from llmops.settings import Settings
 from tasks.evaluate import EvalConfig, GatePolicy
 from tasks.ingest import SourceConfig
@@ -45,7 +44,7 @@ PARAMS = dict(
 
 
 def test_lifecycle_end_to_end_and_no_op_rerun(running_stack: Settings) -> None:
-    with temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}):
+    with prefect_api.prefect_context(running_stack):
         t0 = time.perf_counter()
         first = lifecycle_flow(**PARAMS)
         cold = time.perf_counter() - t0
@@ -116,7 +115,7 @@ def test_asked_questions_are_logged_redacted_and_drift_checked(running_stack: Se
     assert len(logged) == 30
     assert "jane.doe@example.com" not in str(logged) and "<EMAIL>" in logged[0]["question"]
 
-    with temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}):
+    with prefect_api.prefect_context(running_stack):
         state = drift_flow(model_name="llmops-e2e", window_hours=1.0, return_state=True)
     assert state.is_completed()
     runs = mlflow.search_runs(experiment_ids=[mlflow.get_experiment_by_name("drift").experiment_id])

@@ -22,10 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.objects import StateType
 
 from infra import local_stack
+from llmops import prefect_api
 from llmops.settings import Settings, find_project_root
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(1500)]
@@ -253,7 +253,7 @@ def _wait_for_final_state(ui: UI, settings: Settings, flow_run_id: str) -> str:
     )
     ui.d.get("about:blank")
     deadline = time.monotonic() + RUN_TIMEOUT_S
-    with SyncPrefectClient(settings.prefect.api_url) as client:
+    with prefect_api.prefect_client(settings) as client:
         while not client.read_flow_run(flow_run_id).state.is_final():
             if time.monotonic() > deadline:
                 raise AssertionError(f"the run did not finish within {RUN_TIMEOUT_S}s (the page showed {seen})")
@@ -266,7 +266,7 @@ def _wait_for_final_state(ui: UI, settings: Settings, flow_run_id: str) -> str:
 def _runs_named(settings: Settings, run_name: str) -> list:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
-    with SyncPrefectClient(settings.prefect.api_url) as client:
+    with prefect_api.prefect_client(settings) as client:
         return client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[run_name])))
 
 
@@ -307,8 +307,13 @@ def test_custom_run_from_the_ui_completes(
     ui = UI(driver, screenshot_dir, run_name)
     t0 = time.monotonic()
     try:
-        # Home redirects to the v2 dashboard; the sidebar leads to Deployments, then to lifecycle.
+        # The API needs the stack's generated 'user:password': the UI asks for it on its login page.
         driver.get(running_stack.prefect.base_url)
+        assert running_stack.prefect.auth_string is not None
+        ui.type_into(ui.visible("//input[@type='password']"), running_stack.prefect.auth_string.get_secret_value())
+        ui.screenshot("login")
+        ui.click("//button[@type='submit'][normalize-space()='Login']")
+        # Home redirects to the v2 dashboard; the sidebar leads to Deployments, then to lifecycle.
         ui.click("//a[normalize-space()='Deployments']")
         ui.click("//a[normalize-space()='lifecycle'][contains(@href, '/deployments/deployment/')]")
 
@@ -364,7 +369,7 @@ def test_custom_run_from_the_ui_completes(
             pass
         raise
 
-    with SyncPrefectClient(running_stack.prefect.api_url) as client:
+    with prefect_api.prefect_client(running_stack) as client:
         run = client.read_flow_run(flow_run_id)
         deployment = client.read_deployment(run.deployment_id)
     assert deployment.name == "lifecycle" and run.name == run_name

@@ -11,11 +11,10 @@ from pathlib import Path
 import lakefs
 import pandas as pd
 import pytest
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.ingest import ingest_flow
 from flows.prepare import prepare_flow
-from llmops import clients
+from llmops import clients, prefect_api
 from llmops.settings import Settings
 from tasks.ingest.sources import PYTHON_DOCS_URI, SourceConfig
 from tasks.prepare.pipeline import PrepConfig
@@ -67,7 +66,7 @@ def test_ingest_and_prepare_publish_a_clean_dataset_on_main_and_rerun_is_a_no_op
 ) -> None:
     source_file, secrets = planted
     sources = [PYTHON_DOCS_URI, str(source_file)]
-    with temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}):
+    with prefect_api.prefect_context(running_stack):
         raw = ingest_flow(sources=sources, source_config=SourceConfig())
         dataset = prepare_flow(raw=raw, prep_config=PrepConfig())
 
@@ -107,7 +106,7 @@ def test_ingest_and_prepare_publish_a_clean_dataset_on_main_and_rerun_is_a_no_op
     assert "planted.jsonl" in quarantine and "line 6" in quarantine and "wrong-type" in quarantine
 
     # rerun with unchanged inputs: no new commit, same reference
-    with temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}):
+    with prefect_api.prefect_context(running_stack):
         raw_again = ingest_flow(sources=sources, source_config=SourceConfig())
         dataset_again = prepare_flow(raw=raw_again, prep_config=PrepConfig())
     assert raw_again.commit == raw.commit and raw_again.reused
@@ -123,7 +122,7 @@ def test_a_failed_policy_leaves_main_untouched(running_stack: Settings, tmp_path
     )
     client = clients.lakefs_client(running_stack)
     repo = running_stack.lakefs.repository
-    with temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}):
+    with prefect_api.prefect_context(running_stack):
         raw = ingest_flow(sources=[str(bad)], source_config=SourceConfig())
         before = lakefs.Reference(repo, "main", client=client).get_commit().id
         state = prepare_flow(raw=raw, prep_config=PrepConfig(max_invalid_fraction=0.1), return_state=True)

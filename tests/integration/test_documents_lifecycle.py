@@ -16,10 +16,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from infra import local_stack
-from llmops import clients
+from llmops import clients, prefect_api
 from llmops.settings import Settings, find_project_root
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
@@ -133,7 +132,7 @@ def test_in_domain_traffic_through_ask_does_not_trigger_drift(running_stack: Set
             log_requests(lk, repo, answerer.ask(batch[start : start + 32]))
 
     def check():
-        with temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}):
+        with prefect_api.prefect_context(running_stack):
             state = drift_flow(model_name=MODEL, index_alias=ALIAS, policy=policy, return_state=True)
         assert state.is_completed(), state.message
         return state

@@ -16,6 +16,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Cancelled
 
 from infra import local_stack
+from llmops import prefect_api
 from llmops.settings import Settings, find_project_root
 from tasks.monitor import DriftPolicy, DriftWindow, check_drift
 from tasks.monitor.tasks import emit_drift_event
@@ -53,8 +54,8 @@ def test_drift_event_starts_exactly_one_retrain_within_the_cooldown(trigger_stac
         current_requests=100,
     )
     with (
-        temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}),
-        SyncPrefectClient(running_stack.prefect.api_url) as client,
+        prefect_api.prefect_context(running_stack),
+        prefect_api.prefect_client(running_stack) as client,
     ):
         deployment = client.read_deployment_by_name("drift-check/drift-check")
         assert [s.schedule.cron for s in deployment.schedules] == ["0 * * * *"]

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import lakefs
 import pytest
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.ingest import ingest_flow
-from llmops import clients
+from llmops import clients, prefect_api
 from llmops.settings import Settings
 from tasks.ingest.sources import SourceConfig
 
@@ -25,7 +24,7 @@ def test_ingesting_a_folder_reports_the_skipped_files_in_the_manifest(running_st
     (folder / "cranes.md").write_text("# Cranes\n\nEach crane lifts forty tonnes at most.\n", encoding="utf-8")
     (folder / "img" / "quay.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     (folder / "img" / "plan.excalidraw").write_text('{"type": "excalidraw", "elements": []}', encoding="utf-8")
-    with temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}):
+    with prefect_api.prefect_context(running_stack):
         raw = ingest_flow(sources=[str(folder)], source_config=SourceConfig())
     assert (raw.records, raw.issues) == (2, 0)
 

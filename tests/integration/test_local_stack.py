@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from infra import local_stack, processes
-from llmops import clients
+from llmops import clients, prefect_api
 from llmops.settings import Settings
 from tests.conftest import running_test_stack
 
@@ -73,15 +73,13 @@ def test_second_up_is_a_no_op(stack: Settings) -> None:
 
 
 def test_a_flow_run_an_mlflow_metric_and_a_milvus_search_through_the_official_clients(stack: Settings) -> None:
-    from prefect.client.orchestration import SyncPrefectClient
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.smoke import smoke_flow
 
-    with temporary_settings(updates={PREFECT_API_URL: stack.prefect.api_url}):
+    with prefect_api.prefect_context(stack):
         state = smoke_flow(return_state=True)
     report = state.result()
-    with SyncPrefectClient(stack.prefect.api_url) as prefect:
+    with prefect_api.prefect_client(stack) as prefect:
         run = prefect.read_flow_run(state.state_details.flow_run_id)
     assert run.state is not None and run.state.is_completed()
 
@@ -118,9 +116,8 @@ def test_lakefs_credentials_are_private_and_required(stack: Settings) -> None:
 
 
 def test_the_worker_is_online_in_its_work_pool(stack: Settings) -> None:
-    from prefect.client.orchestration import SyncPrefectClient
 
-    with SyncPrefectClient(stack.prefect.api_url) as prefect:
+    with prefect_api.prefect_client(stack) as prefect:
         pool = prefect.read_work_pool(stack.prefect.work_pool)
         workers = prefect.read_workers_for_work_pool(stack.prefect.work_pool)
     assert pool.type == "process"

@@ -11,14 +11,12 @@ import lakefs
 import pandas as pd
 import pytest
 import torch
-from prefect.client.orchestration import SyncPrefectClient
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.evaluation import evaluate_flow
 from flows.ingest import ingest_flow
 from flows.prepare import prepare_flow
 from flows.train import train_flow
-from llmops import clients
+from llmops import clients, prefect_api
 from llmops.settings import Settings, load_settings
 from tasks.evaluate import EvalConfig, GatePolicy
 from tasks.ingest import PYTHON_DOCS_URI, SourceConfig
@@ -55,7 +53,7 @@ LENIENT = GatePolicy(thresholds={}, beat_base=False)
 def stack(running_stack: Settings) -> Iterator[Settings]:
     with (
         pytest.MonkeyPatch.context() as mp,
-        temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}),
+        prefect_api.prefect_context(running_stack),
     ):
         mp.setenv("LLMOPS_LAKEFS_REPOSITORY", "model-tests")
         yield load_settings()
@@ -140,7 +138,7 @@ def test_lineage_from_a_model_version_alone(stack: Settings, dataset: DatasetRef
     ):
         from_lineage = pd.read_parquet(io.BytesIO(f.read()))
     assert from_lineage.equals(read_split(client, dataset, [dataset.train[0]]))
-    with SyncPrefectClient(stack.prefect.api_url) as prefect:
+    with prefect_api.prefect_client(stack) as prefect:
         run = prefect.read_flow_run(lineage.prefect_flow_run_id)
     assert run.name and lineage.prefect_flow_run_url.endswith(str(run.id))
     assert mlflow.get_run(version.run_id).data.tags["llmops.lakefs_commit"] == dataset.commit

@@ -6,10 +6,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.release import release_flow
-from llmops import clients
+from llmops import clients, prefect_api
 from llmops.settings import Settings
 from tasks import index, release
 from tasks.services import milvus as milvus_service
@@ -44,7 +43,7 @@ def test_release_is_all_or_nothing(running_stack: Settings, tmp_path: Path) -> N
     v1, v2 = _register(mlflow, name, tmp_path, "one"), _register(mlflow, name, tmp_path, "two")
     release.promote(mlflow, name, v1, reason="first")
 
-    with temporary_settings(updates={PREFECT_API_URL: running_stack.prefect.api_url}):
+    with prefect_api.prefect_context(running_stack):
         failed = release_flow(
             model_name=name, version="999", index_alias=config.alias, collection=staged.collection, return_state=True
         )

@@ -24,10 +24,12 @@ ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 
-def start_server(root: Path) -> ServerProcess:
+def start_server(root: Path, *extra_args: str) -> ServerProcess:
     root.mkdir(parents=True, exist_ok=True)
     credentials = write_credentials(root / "credentials.json", ACCESS_KEY_ID, SECRET_ACCESS_KEY)
-    return ServerProcess(data_dir=root / "data", credentials_file=credentials, log_path=root / "server.log").start()
+    return ServerProcess(
+        data_dir=root / "data", credentials_file=credentials, log_path=root / "server.log", extra_args=list(extra_args)
+    ).start()
 
 
 @pytest.fixture(scope="session")
