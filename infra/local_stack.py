@@ -235,15 +235,19 @@ def services(settings: Settings) -> list[Service]:
                 url=v.base_url,
                 port=v.port,
                 port_setting="LLMOPS_MILVUS_PORT",
+                # Milvus Lite's engine behind a gRPC server that requires the generated token.
                 command=[
-                    str(bin_dir / "milvus-lite"),
-                    "server",
+                    sys.executable,
+                    "-m",
+                    "infra.milvus_server",
                     "--data-dir",
                     str(state.service_dir("milvus")),
                     "--host",
                     v.host,
                     "--port",
                     str(v.port),
+                    "--credentials-file",
+                    str(credentials_path(state, "milvus-auth")),
                 ],
                 health=_milvus_ok(settings),
             )
@@ -360,6 +364,9 @@ def ensure_credentials(settings: Settings) -> list[str]:
     if settings.mlflow.managed and not credentials_path(storage, "mlflow").is_file():
         _write_private(credentials_path(storage, "mlflow"), json.dumps({"username": "admin", "password": _token()}))
         created.append("mlflow")
+    if settings.milvus.managed and not credentials_path(storage, "milvus-auth").is_file():
+        _write_private(credentials_path(storage, "milvus-auth"), json.dumps({"token": f"root:{_token()}"}))
+        created.append("milvus")
     if settings.mlflow.managed:
         mdir = storage.service_dir("mlflow")
         if not (

@@ -309,6 +309,10 @@ def _with_local_credentials(services: dict[str, Any], storage: StorageSettings) 
         )
     if prefect.managed and prefect.auth_string is None and (data := _local_credentials(storage, "prefect")):
         services["prefect"] = prefect.model_copy(update={"auth_string": SecretStr(data["auth_string"])})
+    milvus = services["milvus"]
+    # Not under milvus/: that directory is Milvus Lite's own, one subdirectory per database.
+    if milvus.managed and milvus.token is None and (data := _local_credentials(storage, "milvus-auth")):
+        services["milvus"] = milvus.model_copy(update={"token": SecretStr(data["token"])})
     if mlflow.managed and mlflow.password is None and (data := _local_credentials(storage, "mlflow")):
         services["mlflow"] = mlflow.model_copy(
             update={"username": data["username"], "password": SecretStr(data["password"])}

@@ -44,7 +44,11 @@ def test_ui_pages_and_health_endpoints_answer(stack: Settings) -> None:
     prefect_ui = httpx.get(stack.prefect.base_url + "/", headers=html, follow_redirects=True, timeout=10)
     assert prefect_ui.status_code == 200 and "<html" in prefect_ui.text.lower()
     assert httpx.get(stack.prefect.api_url + "/health", timeout=10).json() is True
-    mlflow_ui = httpx.get(stack.mlflow.base_url + "/", timeout=10)
+    # The MLflow UI asks for the generated admin password (the browser's basic-auth prompt).
+    assert httpx.get(stack.mlflow.base_url + "/", timeout=10).status_code == 401
+    assert stack.mlflow.username and stack.mlflow.password is not None
+    login = (stack.mlflow.username, stack.mlflow.password.get_secret_value())
+    mlflow_ui = httpx.get(stack.mlflow.base_url + "/", auth=login, timeout=10)
     assert mlflow_ui.status_code == 200 and "mlflow" in mlflow_ui.text.lower()
     assert httpx.get(stack.mlflow.base_url + "/health", timeout=10).text.strip() == "OK"
 

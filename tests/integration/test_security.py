@@ -106,3 +106,28 @@ def test_the_state_directory_is_the_owners_only(running_stack: Settings) -> None
     for service in ("lakefs", "prefect", "mlflow"):
         path = root / service / "credentials.json"
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_milvus_needs_its_token(running_stack: Settings) -> None:
+    """A raw gRPC call, as any local process can make it, with no token, a wrong one, and the right one."""
+    import base64
+
+    import grpc
+    from pymilvus.grpc_gen import milvus_pb2, milvus_pb2_grpc
+
+    from llmops import clients
+
+    target = f"{running_stack.milvus.host}:{running_stack.milvus.port}"
+    assert running_stack.milvus.token is not None
+    right = base64.b64encode(running_stack.milvus.token.get_secret_value().encode()).decode()
+    with grpc.insecure_channel(target) as channel:
+        stub = milvus_pb2_grpc.MilvusServiceStub(channel)
+        for metadata in ((), (("authorization", base64.b64encode(b"root:Milvus").decode()),)):
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.ShowCollections(milvus_pb2.ShowCollectionsRequest(), metadata=metadata, timeout=10)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        answer = stub.ShowCollections(
+            milvus_pb2.ShowCollectionsRequest(), metadata=(("authorization", right),), timeout=10
+        )
+        assert answer.status.code == 0
+    assert isinstance(clients.milvus_client(running_stack).list_collections(), list)  # the stack's own client

@@ -104,6 +104,10 @@ def test_page_size_rules(amount: int | None, expected: int) -> None:
     assert page_size(amount) == expected
 
 
-@pytest.mark.parametrize(("prefix", "expected"), [("a/", "a0"), ("abc", "abd"), ("", "")])
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    # U+D7FF is followed by the surrogates, which no key holds (and SQLite cannot store): U+E000 is next.
+    [("a/", "a0"), ("abc", "abd"), ("", ""), ("a\ud7ff", "a\ue000"), ("\ud7ff", "\ue000")],
+)
 def test_key_after_prefix(prefix: str, expected: str) -> None:
     assert key_after_prefix(prefix) == expected
