@@ -2,8 +2,9 @@
 
 On eval-split questions (their documents never gave a training pair), asked as `llmops ask` asks them:
 ROUGE-L against the reference answer with the retrieved passages in the prompt and without them, and
-the share of answers that share a run of five or more words with the passages they were given,
-against the share that do with the passages of another question (the control). Also: how long each
+the share of answers that share a run of five or more words, or of 30 or more characters (a
+signature is few words), with the passages they were given, against the share that do with the
+passages of another question (the control). Also: how long each
 stage of the last lifecycle run took, so the time pretraining adds to `make run` is on the record.
 
     make run && python benchmarks/bench_rag.py [--out results.json] [--questions 64]
@@ -39,6 +40,16 @@ def shares_run(answer: str, passages: str, n: int = 5) -> bool:
     """Whether `answer` has a run of `n` words (lower-cased) that also occurs in `passages`."""
     words, source = WORD.findall(answer.lower()), " ".join(WORD.findall(passages.lower()))
     return any(" ".join(words[i : i + n]) in source for i in range(len(words) - n + 1))
+
+
+def copied_chars(answer: str, passages: str) -> int:
+    """Length of the longest run of characters (whitespace collapsed) that `answer` shares with `passages`."""
+    from difflib import SequenceMatcher
+
+    a, b = " ".join(answer.split()), " ".join(passages.split())
+    if not a or not b:
+        return 0
+    return SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b)).size
 
 
 def stage_seconds(settings) -> dict[str, float]:
@@ -105,6 +116,9 @@ def main() -> None:
     grounded = sum(shares_run(r.answer, r.context) for r in results) / len(results)
     others = [results[(i + 1) % len(results)].context for i in range(len(results))]  # another question's passages
     control = sum(shares_run(r.answer, c) for r, c in zip(results, others, strict=True)) / len(results)
+    # Signatures are few words but many characters: a 30-character copy counts them too.
+    copied = sum(copied_chars(r.answer, r.context) >= 30 for r in results) / len(results)
+    copied_control = sum(copied_chars(r.answer, c) >= 30 for r, c in zip(results, others, strict=True)) / len(results)
     hit = sum(json.loads(m)["title"] in r.context for m, r in zip(evals["meta"], results, strict=True)) / len(results)
     report = {
         "model": f"models:/{args.model}/{version.version}",
@@ -115,6 +129,8 @@ def main() -> None:
         "exact_match_without_retrieval": round(no_rag["exact_match"][0], 3),
         "answers_sharing_5_words_with_their_passages": round(grounded, 3),
         "answers_sharing_5_words_with_other_passages": round(control, 3),
+        "answers_copying_30_chars_from_their_passages": round(copied, 3),
+        "answers_copying_30_chars_from_other_passages": round(copied_control, 3),
         "answer_document_among_the_passages": round(hit, 3),
         "stage_seconds": stage_seconds(settings),
         "examples": [

@@ -34,6 +34,7 @@ class LifecycleResult(BaseModel):
     eval_rouge_l: float | None
     eval_rouge_l_no_retrieval: float | None
     base_rouge_l: float | None  # the base model without the adapter, prompted the same way
+    base_eval_perplexity: float | None = None  # the base model's, on the same eval answers and prompts
     champion: str | None
     index_collection: str
     index_alias: str
@@ -102,6 +103,7 @@ def lifecycle_flow(
         eval_rouge_l=metrics.get("rouge_l"),
         eval_rouge_l_no_retrieval=metrics.get("rouge_l_no_retrieval"),
         base_rouge_l=metrics.get("base_rouge_l"),
+        base_eval_perplexity=metrics.get("base_perplexity"),
         champion=champion,
         index_collection=index.collection,
         index_alias=index.alias,

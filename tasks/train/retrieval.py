@@ -4,7 +4,7 @@
     format_passages(hits, chars, question) "[1] title: text" lines, each a window of its passage
     retrieve(...)                          the top-k hits of each question, from one collection
     retrieve_contexts(...)                 the formatted passages for each question
-    answer_passages(hits, answer, k)       training only: the k passages to show, the one holding the answer first
+    answer_passages(hits, answer, k, ...)  training only: the k passages to show, the one holding the answer first
 
 A chunk of the index is longer than what a prompt has room for (800 characters against 160 by
 default), so each passage is shown as the window of it that holds most of the question's words, the
@@ -47,28 +47,40 @@ def question_terms(question: str) -> set[str]:
     return {w for w in _words(question) if w not in _STOPWORDS and len(w) > 1}
 
 
+def _spans(text: str) -> list[tuple[int, str]]:
+    return [(m.start(), m.group().lower()) for m in re.finditer(r"\S+", text)]
+
+
+def window_start(text: str, chars: int, question: str) -> int:
+    """Where (in whitespace-collapsed `text`) the `chars` window that holds most of the question's words starts.
+
+    Candidates are the text's start and each word of the question in it; the earliest wins a tie.
+    """
+    terms = question_terms(question)
+    spans = _spans(text)
+    start, best = 0, -1
+    for i, (s, word) in enumerate(spans):
+        if i and not terms & set(_words(word)):
+            continue
+        found = {w for s2, w2 in spans[i:] if s2 + len(w2) <= s + chars for w in _words(w2)} & terms
+        if len(found) > best:
+            start, best = s, len(found)
+    return start
+
+
 def passage_window(text: str, chars: int, question: str = "", anchor: int | None = None) -> str:
     """At most `chars` characters of `text`, cut at spaces: from the word where the question's words gather.
 
-    The window starts at a word of the question (or the text's start) and is the one that holds the
-    most distinct question words, the earliest on a tie; with `anchor` (a character offset) it starts
-    at the last word that begins at or before it instead. "... " marks a cut start, " ..." a cut end.
+    With `anchor` (a character offset in the whitespace-collapsed text) the window starts at the
+    last word that begins at or before it instead. "... " marks a cut start, " ..." a cut end.
     """
     text = " ".join(text.split())
     if len(text) <= chars:
         return text
-    spans = [(m.start(), m.group().lower()) for m in re.finditer(r"\S+", text)]
     if anchor is not None:
-        start = max((s for s, _ in spans if s <= anchor), default=0)
+        start = max((s for s, _ in _spans(text) if s <= anchor), default=0)
     else:
-        terms = question_terms(question)
-        start, best = 0, -1
-        for i, (s, _word) in enumerate(spans):
-            if i and not terms & set(_words(_word)):
-                continue
-            found = {w for s2, word in spans[i:] if s2 + len(word) <= s + chars for w in _words(word)} & terms
-            if len(found) > best:
-                start, best = s, len(found)
+        start = window_start(text, chars, question)
     window = text[start : start + chars]
     if start + chars < len(text):
         cut = window.rfind(" ")
@@ -98,17 +110,28 @@ def answer_offset(passage: str, answer: str, probe_words: int = ANSWER_PROBE_WOR
     return found.start() if found else None
 
 
-def answer_passages(hits: Sequence[Mapping[str, Any]], answer: str, top_k: int) -> list[dict[str, Any]]:
+def answer_passages(
+    hits: Sequence[Mapping[str, Any]], answer: str, top_k: int, question: str = "", chars: int | None = None
+) -> list[dict[str, Any]]:
     """The `top_k` passages a training example shows: the first hit that holds the answer, then the best others.
 
-    The hit holding the answer gets an `anchor` at the answer's opening, so its window shows it.
-    With no hit holding it, the first `top_k` hits as retrieved.
+    The hit holding the answer is shown through the same window as at serving time (the one the
+    question's words pick) when that window holds the answer's opening; otherwise it gets an
+    `anchor` at the answer, so its window starts there. With no hit holding it, the first `top_k`
+    hits as retrieved.
     """
     for i, hit in enumerate(hits):
-        offset = answer_offset(str(hit.get("text", "")), answer)
-        if offset is not None:
-            rest = [dict(h) for j, h in enumerate(hits) if j != i]
-            return [{**hit, "anchor": offset}, *rest][:top_k]
+        text = " ".join(str(hit.get("text", "")).split())
+        offset = answer_offset(text, answer)
+        if offset is None:
+            continue
+        shown = dict(hit)
+        if chars is not None and len(text) > chars:
+            start = window_start(text, chars, question)
+            if not start <= offset <= start + chars - min(40, chars // 4):  # too little of the answer in view
+                shown["anchor"] = offset
+        rest = [dict(h) for j, h in enumerate(hits) if j != i]
+        return [{**shown, "holds_answer": True}, *rest][:top_k]
     return [dict(h) for h in hits[:top_k]]
 
 

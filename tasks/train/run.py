@@ -61,8 +61,12 @@ def training_contexts(
     found = retrieve(rows["prompt"].tolist(), depth)
     contexts, holding = [], 0
     for hits, question, answer in zip(found, rows["prompt"], rows["response"], strict=True):
-        shown = answer_passages(hits, str(answer), config.retrieval_top_k) if config.answer_search_depth else hits
-        holding += any("anchor" in hit for hit in shown)
+        shown = (
+            answer_passages(hits, str(answer), config.retrieval_top_k, str(question), config.passage_chars)
+            if config.answer_search_depth
+            else hits
+        )
+        holding += any(hit.get("holds_answer") for hit in shown)
         contexts.append(format_passages(shown[: config.retrieval_top_k], config.passage_chars, str(question)))
     log(f"{holding} of {len(rows)} training questions have a passage that holds their answer")
     return contexts

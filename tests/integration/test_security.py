@@ -131,3 +131,26 @@ def test_milvus_needs_its_token(running_stack: Settings) -> None:
         )
         assert answer.status.code == 0
     assert isinstance(clients.milvus_client(running_stack).list_collections(), list)  # the stack's own client
+
+
+def test_a_300_mib_body_without_credentials_leaves_the_stacks_lakefs_flat(running_stack: Settings) -> None:
+    import psutil
+
+    from infra import processes
+
+    record, _ = processes.live_record(running_stack.storage.state_dir / "run" / "lakefs.pid")
+    assert record is not None
+    server = psutil.Process(record.pid)
+    before = server.memory_info().rss
+
+    def body():
+        block = b"{" * (1024 * 1024)
+        for _ in range(300):
+            yield block
+
+    try:
+        answer = httpx.post(f"{running_stack.lakefs.api_url}/repositories", content=body(), timeout=60)
+        assert answer.status_code == 401
+    except (httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadError):
+        pass  # the server answered 401 and closed the connection before the client finished sending
+    assert server.memory_info().rss - before < 50 * 1024 * 1024

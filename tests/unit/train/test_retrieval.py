@@ -43,18 +43,27 @@ def test_answer_offset_finds_the_opening_words_across_punctuation_and_case():
     assert answer_offset("it is untrue then", "true then") is None
 
 
-def test_the_hit_holding_the_answer_is_shown_first_and_anchored():
+def test_the_hit_holding_the_answer_is_shown_first_and_anchored_where_the_question_window_misses_it():
     hits = [{"text": "Unrelated text about sockets.", "title": "socket"}, {"text": DOC, "title": "json"}]
-    shown = answer_passages(hits, "If skipkeys is true then dict keys that are not of a basic type", 1)
-    assert [h["title"] for h in shown] == ["json"]
-    context = format_passages(shown, 100)
+    answer = "If skipkeys is true then dict keys that are not of a basic type"
+    shown = answer_passages(hits, answer, 1, "What does json.dumps do?", 100)
+    assert [h["title"] for h in shown] == ["json"] and shown[0]["holds_answer"]
+    context = format_passages(shown, 100, "What does json.dumps do?")
     assert context.startswith("[1] json: ... If skipkeys is true then dict keys")
+
+
+def test_the_hit_holding_the_answer_keeps_the_serving_window_when_it_shows_the_answer():
+    hits = [{"text": DOC, "title": "json"}]
+    question = "What does the guide say about Reading files?"
+    shown = answer_passages(hits, "Use open() to read a file line by line", 1, question, 100)
+    assert "anchor" not in shown[0] and shown[0]["holds_answer"]
+    assert format_passages(shown, 100, question) == format_passages(hits, 100, question)
 
 
 def test_without_a_hit_holding_the_answer_the_retrieved_order_stays():
     hits = [{"text": "a", "title": "x"}, {"text": "b", "title": "y"}, {"text": "c", "title": "z"}]
     shown = answer_passages(hits, "nothing here matches at all", 2)
-    assert [h["title"] for h in shown] == ["x", "y"] and not any("anchor" in h for h in shown)
+    assert [h["title"] for h in shown] == ["x", "y"] and not any("holds_answer" in h for h in shown)
     assert hits[0] == {"text": "a", "title": "x"}  # the caller's hits are not changed
 
 
