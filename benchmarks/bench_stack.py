@@ -46,12 +46,12 @@ def ours(root: Path) -> dict[str, float]:
 def bare(root: Path) -> dict[str, float]:
     """The same server commands, no worker: Popen them all and poll health."""
     settings = _fresh_settings(root)
+    local_stack.ensure_credentials(settings)  # the servers start with authentication on, as `up` starts them
+    settings = settings.with_local_credentials()
     specs = [s for s in local_stack.services(settings) if s.name != local_stack.WORKER]
     env = local_stack.base_env(settings)
     for d in ("prefect", "mlflow", "milvus", "lakefs"):
         settings.storage.service_dir(d).mkdir(parents=True, exist_ok=True)
-    if any(s.name == "lakefs" for s in specs):
-        local_stack.ensure_lakefs_credentials(settings)
     t0 = time.perf_counter()
     procs = [
         subprocess.Popen(

@@ -385,12 +385,6 @@ def ensure_credentials(settings: Settings) -> list[str]:
     return created
 
 
-def ensure_lakefs_credentials(settings: Settings) -> Path:
-    """The local lakeFS access key, created on first use (0600)."""
-    ensure_credentials(settings)
-    return credentials_path(settings.storage, "lakefs")
-
-
 def secure_state_dir(settings: Settings) -> None:
     """Make the state directory private: 0700 directories and 0600 files, whoever created them.
 
