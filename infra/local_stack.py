@@ -13,13 +13,14 @@ under the state directory:
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import os
 import secrets
 import string
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,7 +110,6 @@ def _milvus_ok(settings: Settings) -> Callable[[], bool]:
 
 def _worker_ok(settings: Settings) -> Callable[[], bool]:
     def check() -> bool:
-
         try:
             with prefect_api.prefect_client(settings) as client:
                 workers = client.read_workers_for_work_pool(settings.prefect.work_pool)
@@ -133,13 +133,10 @@ def base_env(settings: Settings) -> dict[str, str]:
             "LLMOPS_MILVUS_PORT": str(settings.milvus.port),
             "LLMOPS_PREFECT_WORK_POOL": settings.prefect.work_pool,
             "PREFECT_HOME": str(settings.storage.service_dir("prefect")),
-            "PREFECT_API_URL": settings.prefect.api_url,
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "MLFLOW_TRACKING_URI": settings.mlflow.base_url,
             "PYTHONUNBUFFERED": "1",
         }
     )
-    # Credentials of the stack's services, for the worker, its flows and the clients they build.
+    # Where Prefect and MLflow are, with their credentials: for the worker, its flows and their clients.
     env.update(clients.process_env(settings))
     # The local stack has no hub access: models are the embedded default or local paths.
     env.setdefault("HF_HUB_OFFLINE", "1")
@@ -340,38 +337,39 @@ def _token(n: int = 32) -> str:
     return secrets.token_urlsafe(n)
 
 
-def ensure_credentials(settings: Settings) -> list[str]:
+def _lakefs_key() -> dict[str, str]:
+    # lakeFS-shaped keys: AKIA + 16 characters, and a 40-character secret
+    alphabet = string.ascii_uppercase + string.digits
+    return {
+        "access_key_id": "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16)),
+        "secret_access_key": _token(30)[:40],
+    }
+
+
+# service setting name -> (file under the state directory, what a new one holds)
+_GENERATED: dict[str, tuple[str, Callable[[], dict[str, str]]]] = {
+    "lakefs": ("lakefs", _lakefs_key),
+    "prefect": ("prefect", lambda: {"auth_string": f"admin:{_token()}"}),
+    "mlflow": ("mlflow", lambda: {"username": "admin", "password": _token()}),
+    "milvus": ("milvus-auth", lambda: {"token": f"root:{_token()}"}),
+}
+
+
+def ensure_credentials(settings: Settings) -> None:
     """Create each managed service's credentials on first use (0600 files in the state directory).
 
-    Returns the services whose credentials were created now. Credentials set in the environment
-    win over the generated ones (settings read both); existing files are never rewritten, so a
-    restart keeps them. Rotating one: `llmops down`, delete its file, `llmops up` (see SECURITY.md).
+    Credentials set in the environment win over the generated ones (settings read both); existing
+    files are never rewritten, so a restart keeps them. Rotating one: `llmops down`, delete its file,
+    `llmops up` (MLflow's differs, see SECURITY.md).
     """
-    created = []
     storage = settings.storage
-    if settings.lakefs.managed and not credentials_path(storage, "lakefs").is_file():
-        alphabet = string.ascii_uppercase + string.digits
-        creds = {
-            # lakeFS-shaped keys: AKIA + 16 characters, and a 40-character secret
-            "access_key_id": "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16)),
-            "secret_access_key": _token(30)[:40],
-        }
-        _write_private(credentials_path(storage, "lakefs"), json.dumps(creds))
-        created.append("lakefs")
-    if settings.prefect.managed and not credentials_path(storage, "prefect").is_file():
-        _write_private(credentials_path(storage, "prefect"), json.dumps({"auth_string": f"admin:{_token()}"}))
-        created.append("prefect")
-    if settings.mlflow.managed and not credentials_path(storage, "mlflow").is_file():
-        _write_private(credentials_path(storage, "mlflow"), json.dumps({"username": "admin", "password": _token()}))
-        created.append("mlflow")
-    if settings.milvus.managed and not credentials_path(storage, "milvus-auth").is_file():
-        _write_private(credentials_path(storage, "milvus-auth"), json.dumps({"token": f"root:{_token()}"}))
-        created.append("milvus")
+    for service, (directory, generate) in _GENERATED.items():
+        path = credentials_path(storage, directory)
+        if getattr(settings, service).managed and not path.is_file():
+            _write_private(path, json.dumps(generate()))
     if settings.mlflow.managed:
         mdir = storage.service_dir("mlflow")
-        if not (
-            mdir / MLFLOW_FLASK_SECRET
-        ).is_file():  # signs the UI's CSRF tokens; the server refuses to start without
+        if not (mdir / MLFLOW_FLASK_SECRET).is_file():  # signs the UI's CSRF tokens; MLflow will not start without
             _write_private(mdir / MLFLOW_FLASK_SECRET, _token())
         _write_private(
             mdir / MLFLOW_AUTH_CONFIG,
@@ -382,23 +380,29 @@ def ensure_credentials(settings: Settings) -> list[str]:
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
             "grant_default_workspace_access = false\n",
         )
-    return created
+
+
+def _exposed(root: Path) -> Iterator[tuple[Path, int]]:
+    """(path, mode) of each directory and file under `root` that another local user could use."""
+    for directory, _dirs, files in os.walk(root):
+        for path in (Path(directory), *(Path(directory) / f for f in files)):
+            if path.is_symlink():
+                continue
+            mode = path.stat().st_mode & 0o777
+            if mode & 0o077:
+                yield path, mode
 
 
 def secure_state_dir(settings: Settings) -> None:
-    """Make the state directory private: 0700 directories and 0600 files, whoever created them.
+    """Make the state directory private (0700 directories, 0600 files) where it is not already.
 
-    Processes the stack starts inherit a 0077 umask (set by the CLI), so what they write is private
-    already; this tightens a state directory made before that, or by hand.
+    What the stack writes is private already (the CLI and `up` set a 0077 umask); this tightens a
+    state directory made before that, or by hand.
     """
     root = settings.storage.state_dir
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for directory, _dirs, files in os.walk(root):
-        os.chmod(directory, 0o700)
-        for name in files:
-            path = Path(directory) / name
-            if not path.is_symlink():
-                os.chmod(path, 0o600)
+    for path, _mode in list(_exposed(root)):
+        os.chmod(path, 0o700 if path.is_dir() else 0o600)
 
 
 def state_dir_problems(settings: Settings, limit: int = 5) -> list[str]:
@@ -406,17 +410,7 @@ def state_dir_problems(settings: Settings, limit: int = 5) -> list[str]:
     root = settings.storage.state_dir
     if not root.exists():
         return []
-    found = []
-    for directory, _dirs, files in os.walk(root):
-        for path in (Path(directory), *(Path(directory) / f for f in files)):
-            if path.is_symlink():
-                continue
-            mode = path.stat().st_mode & 0o777
-            if mode & 0o077:
-                found.append(f"{path} is {mode:04o}")
-                if len(found) >= limit:
-                    return found
-    return found
+    return [f"{path} is {mode:04o}" for path, mode in itertools.islice(_exposed(root), limit)]
 
 
 def ensure_work_pool(settings: Settings) -> bool:

@@ -53,7 +53,6 @@ def create_app(data_dir: Path, credentials_file: Path, max_body_bytes: int = DEF
 
     # No /docs or /openapi.json: they would be served without authentication.
     app = FastAPI(title="lakeFS-compatible server", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.credentials = credentials
     app.state.service = LakeFSService(db)
     app.state.blobs = blobs
     app.state.started_at = int(time.time())

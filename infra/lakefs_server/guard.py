@@ -28,6 +28,7 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Large enough for any object a pipeline stores (a dataset shard, an adapter), small enough that a
 # flood from a holder of the key ends long before the disk does. `--max-body-bytes` changes it.
 DEFAULT_MAX_BODY_BYTES = 5 * 1024**3
+USER_STATE = "user_id"  # where the authenticated user's id is kept in the request's state
 log = logging.getLogger("lakefs_server")
 
 
@@ -48,10 +49,11 @@ class RequestGuard:
         path = scope.get("path", "")
         if path.startswith(self.api_prefix) and path not in self.public_paths:
             try:
-                self.credentials.authenticate(headers.get("authorization"))
+                user_id = self.credentials.authenticate(headers.get("authorization"))
             except Unauthorized as exc:
                 await _answer(send, 401, exc.message)
                 return
+            scope.setdefault("state", {})[USER_STATE] = user_id  # request.state.user_id, for the routes
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             await _answer(send, 413, self._too_large(int(declared)))

@@ -22,7 +22,7 @@ from llmops.errors import LLMOpsError
 from tasks.services import lakefs as versioning
 from tasks.services import milvus as milvus_service
 from tasks.services.mlflow import CHAMPION
-from tasks.train import Lineage, format_passages, generate, load_version, read_training_config
+from tasks.train import Lineage, format_contexts, generate, load_version, read_training_config
 
 
 class Hit(BaseModel):
@@ -87,10 +87,7 @@ class Answerer:
         t0 = time.perf_counter()
         vectors = self.embed(list(questions))
         found = milvus_service.search(self.milvus, self.alias, vectors, self.top_k)
-        contexts = [
-            format_passages(hits[: self.context_k], self.passage_chars, q)
-            for hits, q in zip(found, questions, strict=True)
-        ]
+        contexts = format_contexts(found, questions, self.passage_chars, self.context_k)
         answers = generate(
             self.model,
             self.tokenizer,

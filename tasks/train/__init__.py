@@ -32,7 +32,7 @@ from tasks.train.errors import (
 from tasks.train.inference import generate, load_adapter_model, logits_for, read_training_config
 from tasks.train.loop import TrainResult, train_lora
 from tasks.train.register import Candidate, Lineage, find_version, load_version, resolve
-from tasks.train.retrieval import format_passages, retrieve_contexts
+from tasks.train.retrieval import format_contexts, format_passages, retrieve_contexts
 from tasks.train.run import finetune_and_register
 
 __all__ = [
@@ -63,5 +63,6 @@ __all__ = [
     "read_training_config",
     "retrieve_contexts",
     "format_passages",
+    "format_contexts",
     "train_lora",
 ]

@@ -2,6 +2,7 @@
 
     passage_window(text, chars, question)  the `chars` of a passage that best match the question's words
     format_passages(hits, chars, question) "[1] title: text" lines, each a window of its passage
+    format_contexts(found, questions, ...) the formatted passages of each question, from its hits
     retrieve(...)                          the top-k hits of each question, from one collection
     retrieve_contexts(...)                 the formatted passages for each question
     answer_passages(hits, answer, k, ...)  training only: the k passages to show, the one holding the answer first
@@ -99,6 +100,13 @@ def format_passages(hits: Sequence[Mapping[str, Any]], passage_chars: int, quest
     return "\n".join(lines)
 
 
+def format_contexts(
+    found: Sequence[Sequence[Mapping[str, Any]]], questions: Sequence[str], passage_chars: int, top_k: int | None = None
+) -> list[str]:
+    """Each question's context: its first `top_k` hits (all by default) through `format_passages`."""
+    return [format_passages(hits[:top_k], passage_chars, q) for hits, q in zip(found, questions, strict=True)]
+
+
 def answer_offset(passage: str, answer: str, probe_words: int = ANSWER_PROBE_WORDS) -> int | None:
     """Where in `passage` (whitespace-collapsed) the answer's opening words are, or None."""
     words = _words(answer)[:probe_words]
@@ -152,5 +160,4 @@ def retrieve_contexts(
     milvus: Any, collection: str, embed: EmbedFn, questions: Sequence[str], top_k: int, passage_chars: int
 ) -> list[str]:
     """The formatted passages of each question; empty strings when `top_k` is 0."""
-    found = retrieve(milvus, collection, embed, questions, top_k)
-    return [format_passages(hits, passage_chars, q) for hits, q in zip(found, questions, strict=True)]
+    return format_contexts(retrieve(milvus, collection, embed, questions, top_k), questions, passage_chars)

@@ -29,7 +29,7 @@ from tasks.train.canaries import canary_records, make_canaries
 from tasks.train.config import EMBEDDED_DEFAULT, FinetuneConfig
 from tasks.train.loop import TrainResult, train_lora
 from tasks.train.register import BASE_MODEL_ARTIFACT, Candidate
-from tasks.train.retrieval import answer_passages, format_passages
+from tasks.train.retrieval import answer_passages, format_contexts, format_passages
 
 
 def _run_marker(output_dir: Path) -> Path:
@@ -122,9 +122,7 @@ def finetune_and_register(
         train_rows["context"] = training_contexts(train_rows, config, retrieve, log)
         questions = evals["prompt"].tolist()
         found = retrieve(questions, config.retrieval_top_k)
-        evals = evals.assign(
-            context=[format_passages(h, config.passage_chars, q) for h, q in zip(found, questions, strict=True)]
-        )
+        evals = evals.assign(context=format_contexts(found, questions, config.passage_chars))
 
     output_dir = state_dir / "checkpoints" / f"{dataset.commit[:16]}-{key[:16]}"
     output_dir.mkdir(parents=True, exist_ok=True)

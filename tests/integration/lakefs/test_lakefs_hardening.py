@@ -20,11 +20,19 @@ from lakefs_sdk import BranchCreation, TagCreation
 from lakefs_sdk.client import LakeFSClient
 
 from infra.lakefs_server.runner import ServerProcess
+from tests.integration.attacks import MiB, post, zeros
 from tests.integration.lakefs.conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY, start_server
 
 pytestmark = pytest.mark.integration
-MiB = 1024 * 1024
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{ACCESS_KEY_ID}:{SECRET_ACCESS_KEY}".encode()).decode()}
+
+
+BRANCH = "uploads"  # the branch each upload test writes to (main is protected)
+
+
+def objects_url(server: ServerProcess, repository: str) -> str:
+    """The upload route of BRANCH, for requests the official clients would never send."""
+    return f"{server.url}/api/v1/repositories/{repository}/branches/{BRANCH}/objects"
 
 
 def rss_mib(server: ServerProcess) -> float:
@@ -33,20 +41,6 @@ def rss_mib(server: ServerProcess) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError("no VmRSS")
-
-
-def zeros(total: int, piece: int = MiB) -> Iterator[bytes]:
-    block = b"0" * piece
-    for _ in range(total // piece):
-        yield block
-
-
-def post(url: str, **kwargs) -> httpx.Response | None:
-    """The answer, or None when the server closed the connection before the client finished sending."""
-    try:
-        return httpx.post(url, timeout=60, **kwargs)
-    except (httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadError):
-        return None
 
 
 def test_a_300_mib_body_without_credentials_is_refused_unread(lakefs_server: ServerProcess) -> None:
@@ -72,8 +66,8 @@ def small_server(tmp_path: Path) -> Iterator[ServerProcess]:
 def test_bodies_over_the_cap_get_413_and_store_nothing(small_server: ServerProcess, repo_name: str) -> None:
     client = lakefs.Client(host=small_server.url, username=ACCESS_KEY_ID, password=SECRET_ACCESS_KEY)
     repo = lakefs.Repository(repo_name, client=client).create(storage_namespace=f"local://{repo_name}")
-    repo.branch("work").create("main")
-    url = f"{small_server.url}/api/v1/repositories/{repo_name}/branches/work/objects"
+    repo.branch(BRANCH).create("main")
+    url = objects_url(small_server, repo_name)
     declared = post(url, params={"path": "big.bin"}, content=b"x" * (2 * MiB), headers=AUTH)
     assert declared is None or declared.status_code == 413
     if declared is not None:
@@ -81,7 +75,7 @@ def test_bodies_over_the_cap_get_413_and_store_nothing(small_server: ServerProce
     chunked = post(url, params={"path": "big.bin"}, content=zeros(2 * MiB, 64 * 1024), headers=AUTH)
     assert chunked is not None and chunked.status_code == 413
     with pytest.raises(NotFoundException):
-        repo.branch("work").object("big.bin").stat()
+        repo.branch(BRANCH).object("big.bin").stat()
     small = post(url, params={"path": "small.bin"}, content=b"x" * 1000, headers=AUTH)
     assert small is not None and small.status_code == 201  # under the cap: stored as before
 
@@ -101,11 +95,11 @@ def multipart(boundary: str, payload: bytes) -> bytes:
 def test_a_truncated_multipart_upload_is_refused(
     lakefs_server: ServerProcess, repo: lakefs.Repository, sdk: LakeFSClient, cut: str
 ) -> None:
-    repo.branch("work").create("main")
+    repo.branch(BRANCH).create("main")
     boundary = "b0undary"
     body = multipart(boundary, b"A" * 5000)
     body = body[: body.rindex(b"\r\n--")] if cut == "no closing boundary" else body[:-6]
-    url = f"{lakefs_server.url}/api/v1/repositories/{repo.id}/branches/work/objects"
+    url = objects_url(lakefs_server, repo.id)
     answer = httpx.post(
         url,
         params={"path": "cut.bin"},
@@ -114,14 +108,14 @@ def test_a_truncated_multipart_upload_is_refused(
     )
     assert answer.status_code == 400 and "closing boundary" in answer.json()["message"]
     with pytest.raises(lakefs_sdk.exceptions.NotFoundException):
-        sdk.objects_api.stat_object(repo.id, "work", "cut.bin")
+        sdk.objects_api.stat_object(repo.id, BRANCH, "cut.bin")
     whole = httpx.post(
         url,
         params={"path": "whole.bin"},
         content=multipart(boundary, b"A" * 5000),
         headers={**AUTH, "Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
-    assert whole.status_code == 201 and sdk.objects_api.stat_object(repo.id, "work", "whole.bin").size_bytes == 5000
+    assert whole.status_code == 201 and sdk.objects_api.stat_object(repo.id, BRANCH, "whole.bin").size_bytes == 5000
 
 
 ODD_NAMES = ["dev\n", "dé", "main١", "m\u0430in", "ma in", "-dev", ""]
@@ -164,8 +158,8 @@ def test_bad_prefixes_and_paths_never_get_500(lakefs_server: ServerProcess, repo
 def test_a_client_that_goes_away_mid_upload_is_one_log_line(private_server: ServerProcess, make_client) -> None:
     client = make_client(private_server)
     repo = lakefs.Repository("gone-repo", client=client).create(storage_namespace="local://gone-repo")
-    repo.branch("work").create("main")
-    url = f"{private_server.url}/api/v1/repositories/gone-repo/branches/work/objects"
+    repo.branch(BRANCH).create("main")
+    url = objects_url(private_server, "gone-repo")
 
     def stalls() -> Iterator[bytes]:
         yield b"x" * 4096
@@ -180,4 +174,4 @@ def test_a_client_that_goes_away_mid_upload_is_one_log_line(private_server: Serv
     assert "client disconnected during POST" in log
     assert "Traceback" not in log and "unhandled error" not in log
     with pytest.raises(NotFoundException):
-        repo.branch("work").object("gone.bin").stat()
+        repo.branch(BRANCH).object("gone.bin").stat()
