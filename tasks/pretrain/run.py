@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from pydantic import BaseModel
 
 from tasks.prepare import DatasetRef, read_split
 from tasks.pretrain.config import PretrainConfig
-from tasks.pretrain.data import document_texts, split_heldout
+from tasks.pretrain.data import document_texts, documents, heldout_ids, split_heldout
 from tasks.pretrain.loop import PretrainResult, pretrain
 from tasks.services import mlflow as tracking
 
@@ -48,13 +49,34 @@ class BaseModelRef(BaseModel):
         return f"models:/{self.model_name}/{self.version}"
 
 
-def corpus_digest(client: Client, dataset: DatasetRef) -> str:
-    """sha256 over the corpus files' paths and lakeFS checksums at the dataset's commit: its content, not its commit."""
+def corpus_digest(client: Client, dataset: DatasetRef, excluded: Iterable[str] = ()) -> str:
+    """sha256 over the corpus files' paths and lakeFS checksums at the dataset's commit (its content, not
+    its commit) and the ids of the documents `excluded` from the reading exercises."""
     digest = hashlib.sha256()
     ref = lakefs.Reference(dataset.repository, dataset.commit, client=client)
     for path in sorted(dataset.corpus):
         digest.update(f"{path}\x00{ref.object(path).stat().checksum}\x00".encode())
+    for doc_id in sorted(excluded):
+        digest.update(f"excluded\x00{doc_id}\x00".encode())
     return digest.hexdigest()
+
+
+def eval_documents(client: Client, dataset: DatasetRef) -> set[str]:
+    """The ids of the documents the eval split's pairs were derived from (kept out of the reading exercises)."""
+    if not dataset.eval:
+        return set()
+    frame = read_split(client, dataset, dataset.eval)
+    if "meta" not in frame.columns:
+        return set()
+    out = set()
+    for meta in frame["meta"].dropna():
+        try:
+            source = json.loads(meta).get("derived_from")
+        except (TypeError, ValueError, AttributeError):
+            continue
+        if source:
+            out.add(str(source))
+    return out
 
 
 def find_base(mlflow: Any, digest: str, config: PretrainConfig, model_name: str = BASE_MODEL_NAME) -> Any | None:
@@ -98,15 +120,22 @@ def pretrain_and_register(
     stop_after_steps: int | None = None,
 ) -> BaseModelRef:
     """Pretrain the base model on the dataset's corpus (resuming a crashed run) and register it."""
-    digest = corpus_digest(lakefs_client, dataset)
+    kept = eval_documents(lakefs_client, dataset) if config.exercise_fraction else set()
+    digest = corpus_digest(lakefs_client, dataset, kept)
     existing = find_base(mlflow, digest, config)
     if existing is not None:
         log(f"reusing {BASE_MODEL_NAME} v{existing.version}: same corpus and recipe")
         return _ref(existing, mlflow, reused=True)
 
     corpus = read_split(lakefs_client, dataset, dataset.corpus)
-    docs = document_texts(corpus.to_dict("records"))
+    rows = corpus.to_dict("records")
+    docs = document_texts(rows)
     train_texts, heldout_texts = split_heldout(docs, config.heldout_fraction, config.seed)
+    # Reading exercises: from the training documents, never from a held-out one or one that gave eval pairs.
+    held_out = heldout_ids([doc_id for doc_id, _ in docs], config.heldout_fraction, config.seed)
+    readable = documents(rows)
+    exercise_docs = [d for d in readable if d.id not in held_out and d.id not in kept]
+    heldout_exercise_docs = [d for d in readable if d.id in held_out]
     output_dir = state_dir / "checkpoints" / f"pretrain-{digest[:16]}-{config.recipe_hash()[:16]}"
     output_dir.mkdir(parents=True, exist_ok=True)
     tags = {
@@ -142,7 +171,11 @@ def pretrain_and_register(
                 f"{metrics['tokens_per_s']:,.0f} tokens/s, eta {metrics['eta_s']:.0f}s"
             )
         if "heldout_perplexity" in metrics:
-            log(f"pretrain step {step}: held-out perplexity {metrics['heldout_perplexity']:.1f}")
+            copy = metrics.get("heldout_copy_accuracy")
+            log(
+                f"pretrain step {step}: held-out perplexity {metrics['heldout_perplexity']:.1f}"
+                + ("" if copy is None else f", copy accuracy {copy:.3f}")
+            )
 
     result: PretrainResult = pretrain(
         config,
@@ -150,6 +183,8 @@ def pretrain_and_register(
         heldout_texts,
         output_dir,
         corpus_digest=digest,
+        exercise_docs=exercise_docs,
+        heldout_exercise_docs=heldout_exercise_docs,
         on_metrics=on_metrics,
         stop_after_steps=stop_after_steps,
     )

@@ -51,6 +51,7 @@ def test_a_folder_of_markdown_runs_the_whole_lifecycle_through_the_cli(running_s
                 "warmup_steps": 10,
                 "batch_size": 8,
                 "seq_length": 64,
+                "exercise_passage_chars": 64,  # reading exercises that fit 64-token blocks
             },
         ),
         *_param(
