@@ -50,10 +50,13 @@ class ProcessRecord:
 
 
 def is_running(record: ProcessRecord) -> bool:
-    """True if the recorded process is alive and is the very process we started."""
+    """True if the recorded process is alive and is the very process we started: the same start time,
+    or the same command line (psutil derives start times from the wall clock at boot, so a clock step,
+    as NTP makes on a virtual machine, moves every start time it reports)."""
     try:
         proc = psutil.Process(record.pid)
-        if abs(proc.create_time() - record.started_at) > _START_TIME_TOLERANCE_S:
+        same_start = abs(proc.create_time() - record.started_at) <= _START_TIME_TOLERANCE_S
+        if not same_start and proc.cmdline() != record.command:
             return False
         return proc.status() != psutil.STATUS_ZOMBIE
     except (psutil.NoSuchProcess, psutil.AccessDenied):

@@ -41,6 +41,13 @@ def test_a_reused_pid_is_not_mistaken_for_ours(tmp_path: Path) -> None:
     assert record is None and stale
 
 
+def test_our_process_is_still_ours_after_the_clock_steps(tmp_path: Path) -> None:
+    # A wall-clock step moves the start time psutil reports; the command line still names our process.
+    moved = psutil.Process().create_time() - 240
+    assert processes.is_running(ProcessRecord(pid=os.getpid(), started_at=moved, command=psutil.Process().cmdline()))
+    assert not processes.is_running(ProcessRecord(pid=os.getpid(), started_at=moved, command=["other"]))
+
+
 def test_garbage_pid_file_counts_as_stale(tmp_path: Path) -> None:
     pidfile = tmp_path / "svc.pid"
     pidfile.write_text("not json")
