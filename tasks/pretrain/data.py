@@ -87,10 +87,10 @@ def token_blocks(tokenizer: Any, texts: Sequence[str], seq_length: int) -> torch
 
 # --- reading exercises -----------------------------------------------------------------------------
 # A plain language model of a small corpus learns what the corpus says, not to read what is put in
-# front of it: fine-tuned to answer from a retrieved passage, it recites instead of copying (measured,
-# README "What it takes to copy from the passage"). Reading exercises teach the copying itself, with
-# no question/answer pairs: a window of a document, a few of its words as the cue, and the text that
-# follows them in the window as the target, the only tokens that carry a loss.
+# front of it: fine-tuned to answer from a retrieved passage, it recites instead of copying (measured:
+# README, "What teaches the model to answer from its passage"). Reading exercises teach the copying
+# itself, with no question/answer pairs: a window of a document, a few of its words as the cue, and the
+# text that follows them in the window as the target, the only tokens that carry a loss.
 
 EXERCISE_CUE_SHARE = 1 / 3  # the cue ends within this first share of the window's words: long targets
 _MIN_SPAN_CHARS = 16
