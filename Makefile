@@ -17,11 +17,15 @@ help:
 
 # torch first and alone: this exact version is the CPU build on local disk; any other torch
 # requirement makes pip download a multi-GB CUDA build. The rest is pinned by the constraints file.
+# pip compiles the installed modules to bytecode on one core; compileall afterwards uses every core
+# (measured on two cores: 175 s for the install with pip compiling, 67 s + 63 s this way). A file
+# that does not compile (some packages ship Python 2 test files) is skipped by pip too: `|| true`.
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-compile torch==2.13.0
+	$(BIN)/python -m pip install --quiet --no-compile -c requirements/constraints.txt -e ".[dev]"
+	$(BIN)/python -m compileall -j 0 -qq "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" || true
 	touch $(STAMP)
 
 install: $(STAMP)
