@@ -164,6 +164,11 @@ class LakeFSSettings(_ServiceSettings):
     access_key_id: str | None = None
     secret_access_key: SecretStr | None = None
     repository: str = Field("llmops", min_length=3, description="Repository holding the datasets.")
+    storage_namespace: str | None = Field(
+        None,
+        description="Where a repository the data flow creates keeps its objects: local://<repository> when "
+        "unset (the local server); s3://bucket/prefix (or gs://, https:// for Azure) on real lakeFS.",
+    )
 
     @property
     def api_url(self) -> str:

@@ -23,6 +23,7 @@ def repository(repo: Repository) -> Json:
         "creation_date": repo.creation_date,
         "default_branch": repo.default_branch,
         "storage_namespace": repo.storage_namespace,
+        "storage_id": "",  # the one storage of a server with one blockstore, as lakeFS names it
         "read_only": repo.read_only,
     }
 
@@ -69,12 +70,21 @@ def common_prefix(path: str) -> Json:
 
 
 def diff(path: str, change: Change | None) -> Json:
-    """Diff; ``None`` stands for a common prefix with changes under it."""
+    """Diff; ``None`` stands for a common prefix with changes under it. A removal reports the size of
+    what was removed (as lakeFS does between commits)."""
     if change is None:
         return {"type": "prefix_changed", "path": path, "path_type": "common_prefix"}
     sized = change.after or change.before
     assert sized is not None
     return {"type": change.kind, "path": path, "path_type": "object", "size_bytes": sized.size}
+
+
+def uncommitted_diff(path: str, change: Change | None) -> Json:
+    """Diff of a branch's staged changes: a staged removal is a tombstone, of size 0 as in lakeFS."""
+    out = diff(path, change)
+    if change is not None and change.after is None:
+        out["size_bytes"] = 0
+    return out
 
 
 def page(p: Page[T], render: Callable[[str, T], Json]) -> Json:

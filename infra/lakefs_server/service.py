@@ -3,10 +3,10 @@
 Routes translate HTTP to these calls and back; everything lakeFS decides (which ref a name means,
 what a protected branch refuses, when a merge conflicts, what counts as "no changes") is here.
 
-Branch protection: lakeFS protects nothing by default. This server protects each repository's
-default branch from the moment it is created ("main is only ever merged, never written"): uploads,
-deletes and commits on it answer 403 as lakeFS does for a protected branch, while merges into it
-succeed. The rules can be changed with the branch-protection endpoints like in lakeFS.
+Branch protection: as in lakeFS, nothing is protected until a rule says so (the branch-protection
+endpoints). Uploads, deletes and commits on a branch a rule matches answer 403 as lakeFS does, while
+merges into it succeed. The data flow sets the rule for `main` when it creates its repository
+(`tasks.services.lakefs.ensure_repository`), so real lakeFS gets the same rule from the same call.
 """
 
 from __future__ import annotations
@@ -72,6 +72,20 @@ def _now() -> int:
     return int(time.time())
 
 
+FIRST_COMMIT_MESSAGE = "Repository created"
+
+
+def _metarange(commit: Commit) -> str:
+    """The commit's metarange as lakeFS names it: a repository's first commit has none ("")."""
+    return "" if not commit.parents and commit.message == FIRST_COMMIT_MESSAGE else commit.tree.id
+
+
+def _same_metarange(source: Commit, base: Commit | None) -> bool:
+    """lakeFS's "no changes" for a merge: the source's metarange is the merge base's (nothing to bring),
+    whatever the destination holds; so a source whose tree equals the destination's still merges."""
+    return base is not None and _metarange(source) == _metarange(base)
+
+
 class LakeFSService:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -87,18 +101,22 @@ class LakeFSService:
         read_only: bool = False,
         bare: bool = False,
         sample_data: bool = False,
+        storage_id: str = "",
     ) -> Repository:
+        if storage_id:
+            # lakeFS with one blockstore knows one storage, whose id is ""; others are lakeFS Enterprise's
+            raise BadRequest(f"storage id: invalid value {storage_id!r}: this server has one storage, id ''")
         if not REPOSITORY_NAME.fullmatch(name):
             raise BadRequest(f"invalid repository name {name!r}: use 3-63 of a-z, 0-9 and '-'")
         if not NAMESPACE_PATTERN.match(storage_namespace):
             raise BadRequest(f"invalid storage namespace {storage_namespace!r}: must match {NAMESPACE_PATTERN.pattern}")
         if not BRANCH_NAME.fullmatch(default_branch):
             raise BadRequest(f"invalid default branch name {default_branch!r}")
-        if sample_data:
-            raise BadRequest("sample data is not supported by this server")
         with self._db.write() as conn:
             if repositories.find(conn, name) is not None:
-                raise Conflict(f"repository already exists: {name!r}")
+                raise Conflict(f"repository already exists: {name!r}")  # before anything else, as lakeFS
+            if sample_data:
+                raise BadRequest("sample data is not supported by this server")
             repo = Repository(
                 name=name,
                 storage_namespace=storage_namespace,
@@ -106,7 +124,7 @@ class LakeFSService:
                 creation_date=_now(),
                 read_only=read_only,
                 metadata={},
-                protection_rules=[default_branch],
+                protection_rules=[],
             )
             repositories.insert(conn, repo)
             if not bare:
@@ -115,7 +133,7 @@ class LakeFSService:
                     name,
                     parents=[],
                     tree=metaranges.empty_tree(conn, name),
-                    message="Repository created",
+                    message=FIRST_COMMIT_MESSAGE,
                     metadata={},
                     committer="",
                     creation_date=repo.creation_date,
@@ -417,8 +435,12 @@ class LakeFSService:
         first_parent: bool = False,
         since: int | None = None,
         stop_at: str | None = None,
+        limit: bool = False,
     ) -> Page[Commit]:
-        """History from ``ref``, newest first, optionally only commits touching given paths."""
+        """History from ``ref``, newest first, optionally only commits touching given paths.
+
+        With ``limit`` the page is the last: at most ``amount`` commits and no more to follow, as
+        lakeFS answers (a client asking for 10 of at most 100 gets 10)."""
         size = page_size(amount)
         found: list[Commit] = []
         with self._db.read() as conn:
@@ -433,7 +455,7 @@ class LakeFSService:
                     skipping = commit.id != after
                 elif not (objects or prefixes) or self._touches(conn, repo_name, commit, objects, prefixes):
                     found.append(commit)
-                    if len(found) > size:
+                    if len(found) > size or (limit and len(found) == size):
                         break
                 if commit.id == stop_id:
                     break
@@ -530,7 +552,7 @@ class LakeFSService:
             else:
                 base_tree = base.tree if base is not None else metaranges.empty_tree(conn, repo_name)
                 tree = self._combine(conn, repo_name, base_tree, source.tree, dest.tree, chosen)
-            if tree.pk == dest.tree.pk and not (allow_empty or force):
+            if _same_metarange(source, base) and not (allow_empty or force):
                 raise BadRequest("no changes")
             commit = commits.create(
                 conn,
@@ -605,7 +627,12 @@ class LakeFSService:
                 tree,
                 committer,
                 message or target.message,
-                metadata if metadata is not None else target.metadata,
+                # as lakeFS: the picked commit's metadata (or the caller's), then where it came from
+                {
+                    **(metadata if metadata is not None else target.metadata),
+                    "cherry-pick-origin": target.id,
+                    "cherry-pick-committer": target.committer,
+                },
             )
 
     # ------------------------------------------------------------------------------------ helpers

@@ -23,7 +23,7 @@ from typing import cast
 import lakefs
 import pandas as pd
 from lakefs.client import Client
-from lakefs.exceptions import ConflictException
+from lakefs.exceptions import ConflictException, NotFoundException
 from lakefs.models import Change, ObjectInfo
 
 SCHEME = "lakefs://"
@@ -83,10 +83,46 @@ def connect(host: str, access_key_id: str, secret_access_key: str) -> Client:
 def ensure_repository(
     client: Client, name: str, storage_namespace: str | None = None, default_branch: str = "main"
 ) -> lakefs.Repository:
-    """The repository, created on first use (default namespace `local://<name>`); an existing one is unchanged."""
-    return lakefs.Repository(name, client=client).create(
-        storage_namespace=storage_namespace or f"local://{name}", default_branch=default_branch, exist_ok=True
-    )
+    """The repository, created on first use with a protection rule for its default branch; an existing
+    one is left as it is (its rules are its owner's).
+
+    lakeFS protects nothing by default: the rule is what keeps the default branch merge-only (writes
+    and commits refused, merges accepted), on real lakeFS as on the local server. The namespace
+    defaults to ``local://<name>`` (the local server); real lakeFS on S3 needs ``s3://bucket/prefix``.
+    """
+    repo = lakefs.Repository(name, client=client)
+    try:
+        repo.properties  # noqa: B018 - the request tells whether it exists
+        return repo
+    except NotFoundException:
+        pass
+    repo.create(storage_namespace=storage_namespace or f"local://{name}", default_branch=default_branch, exist_ok=True)
+    protect_branch(client, name, default_branch)
+    return repo
+
+
+def protect_branch(client: Client, repository: str, pattern: str) -> bool:
+    """Add a branch-protection rule for ``pattern`` (a branch name or glob) unless one exists; True if added.
+
+    The rules are replaced as a whole, conditional on the version just read (If-Match), so two
+    callers at once cannot drop each other's rule; the loser reads again."""
+    from lakefs_sdk import BranchProtectionRule
+    from lakefs_sdk.exceptions import ApiException
+
+    api = client.sdk_client.repositories_api
+    for _ in range(3):
+        response = api.get_branch_protection_rules_with_http_info(repository)
+        rules = list(response.data or [])
+        if any(rule.pattern == pattern for rule in rules):
+            return False
+        etag = (response.headers or {}).get("ETag")
+        try:
+            api.set_branch_protection_rules(repository, [*rules, BranchProtectionRule(pattern=pattern)], if_match=etag)
+            return True
+        except ApiException as exc:
+            if exc.status != 412:  # 412: the rules changed since they were read
+                raise
+    raise ConflictException(412, "Precondition Failed", f"branch protection rules of {repository!r} keep changing")
 
 
 def create_run_branch(

@@ -40,7 +40,7 @@ def lakefs_repository() -> tuple[Any, str, Settings]:
     """(client, repository, settings) for this run: the data repository, created on first use."""
     settings = load_settings()
     client = clients.lakefs_client(settings)
-    versioning.ensure_repository(client, settings.lakefs.repository)
+    versioning.ensure_repository(client, settings.lakefs.repository, settings.lakefs.storage_namespace)
     return client, settings.lakefs.repository, settings
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import lakefs
 import pandas as pd
 import pytest
+from lakefs.exceptions import ForbiddenException
 
 from flows.ingest import ingest_flow
 from flows.prepare import prepare_flow
@@ -74,6 +75,11 @@ def test_ingest_and_prepare_publish_a_clean_dataset_on_main_and_rerun_is_a_no_op
     repo = running_stack.lakefs.repository
     main_commit = lakefs.Reference(repo, "main", client=client).get_commit()
     assert dataset.commit == main_commit.id
+    # the data flow created the repository and protected main with a rule, through the API
+    rules = client.sdk_client.repositories_api.get_branch_protection_rules(repo)
+    assert [rule.pattern for rule in rules] == ["main"]
+    with pytest.raises(ForbiddenException, match="protected branch"):
+        lakefs.Branch(repo, "main", client=client).object("direct.txt").upload("x")
     assert raw.records > 3000 and raw.issues == 1  # the unparsable line; the wrong type fails validation later
 
     # the raw records, bad lines included, stay committed as read

@@ -163,6 +163,7 @@ def log_commits(
         first_parent=first_parent,
         since=int(since.timestamp()) if since else None,
         stop_at=stop_at or None,
+        limit=bool(limit),
     )
     return JSONResponse(serialize.page(page, lambda _, c: serialize.commit(c)))
 
@@ -181,7 +182,7 @@ def diff_branch(
     delimiter: str = "",
 ) -> JSONResponse:
     page = service.diff_branch(repository, branch, prefix=prefix, delimiter=delimiter, after=after, amount=amount)
-    return JSONResponse(serialize.page(page, serialize.diff))
+    return JSONResponse(serialize.page(page, serialize.uncommitted_diff))
 
 
 @router.get(REPO + "/refs/{leftRef}/diff/{rightRef}")

@@ -37,6 +37,7 @@ def create_repository(service: Service, body: RepositoryCreation, bare: bool = F
         read_only=bool(body.read_only),
         bare=bare,
         sample_data=bool(body.sample_data),
+        storage_id=body.storage_id or "",
     )
     return JSONResponse(serialize.repository(repo), status_code=201)
 

@@ -103,8 +103,11 @@ def repo_name() -> str:
 
 @pytest.fixture
 def repo(lakefs_client: Client, repo_name: str) -> lakefs.Repository:
-    """A fresh repository; its default branch ``main`` is protected, as on every new repository."""
-    return lakefs.Repository(repo_name, client=lakefs_client).create(storage_namespace=f"local://{repo_name}")
+    """A fresh repository, created as the data flow creates one: its default branch ``main`` protected
+    by a branch-protection rule (the server itself protects nothing, as lakeFS)."""
+    from tasks.services.lakefs import ensure_repository
+
+    return ensure_repository(lakefs_client, repo_name, f"local://{repo_name}")
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from infra.lakefs_server import create_app
 from infra.lakefs_server.app import API_PREFIX, AUTHENTICATED_API_ROUTERS, PUBLIC_API_ROUTERS
 from infra.lakefs_server.runner import write_credentials
 from infra.processes import free_port
+from tasks.services.lakefs import ensure_repository
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:.* is deprecated:DeprecationWarning")]
 
@@ -153,7 +154,7 @@ def drive_clients(url: str, tmp_path: Path) -> None:
     sdk.internal_api.get_lake_fs_version()
     sdk.auth_api.get_current_user()
 
-    repo = lakefs.Repository("conformance", client=client).create(storage_namespace="local://conformance")
+    repo = ensure_repository(client, "conformance", "local://conformance")  # created, then main protected
     list(lakefs.repositories(client=client))
     _ = repo.metadata
     sdk.internal_api.set_repository_metadata(repo.id, lakefs_sdk.RepositoryMetadataSet(metadata={"a": "b"}))

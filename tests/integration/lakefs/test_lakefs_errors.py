@@ -93,6 +93,28 @@ def test_protected_branch_refuses_commits_and_writes_but_accepts_merges(
     assert repo.ref("main").object("x.txt").exists()
 
 
+def test_protection_is_the_rule_not_a_default(lakefs_client: Client, sdk: LakeFSClient, repo_name: str) -> None:
+    """As in lakeFS, a new repository's main takes direct writes until a rule protects it; the data
+    flow's `ensure_repository` adds that rule, and removing the rule lifts the refusal."""
+    from tasks.services.lakefs import ensure_repository, protect_branch
+
+    plain = lakefs.Repository(repo_name, client=lakefs_client).create(storage_namespace=f"local://{repo_name}")
+    assert sdk.repositories_api.get_branch_protection_rules(plain.id) == []
+    plain.branch("main").object("direct.txt").upload("written straight to main")
+    plain.branch("main").commit("a direct commit")
+
+    guarded = ensure_repository(lakefs_client, f"{repo_name}-flow", f"local://{repo_name}-flow")
+    assert [r.pattern for r in sdk.repositories_api.get_branch_protection_rules(guarded.id)] == ["main"]
+    with pytest.raises(ForbiddenException, match="protected branch"):
+        guarded.branch("main").object("direct.txt").upload("x")
+    assert ensure_repository(lakefs_client, guarded.id).id == guarded.id  # an existing one is left alone
+    assert not protect_branch(lakefs_client, guarded.id, "main")  # the rule is there once
+    assert len(sdk.repositories_api.get_branch_protection_rules(guarded.id)) == 1
+
+    sdk.repositories_api.set_branch_protection_rules(guarded.id, [])
+    guarded.branch("main").object("direct.txt").upload("the rule gone, the write goes through")
+
+
 def test_missing_object_is_404(repo: lakefs.Repository, sdk: LakeFSClient, lakefs_fs: LakeFSFileSystem) -> None:
     missing = repo.ref("main").object("no/such/file.txt")
     assert not missing.exists()
