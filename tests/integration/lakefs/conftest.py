@@ -111,6 +111,13 @@ def repo(lakefs_client: Client, repo_name: str) -> lakefs.Repository:
 
 
 @pytest.fixture
+def plain_repo(lakefs_client: Client, repo_name: str) -> lakefs.Repository:
+    """A fresh repository created with the client alone, as lakeFS's own tests create theirs: no
+    branch-protection rule, so ``main`` takes direct writes."""
+    return lakefs.Repository(repo_name, client=lakefs_client).create(storage_namespace=f"local://{repo_name}")
+
+
+@pytest.fixture
 def make_branch(repo: lakefs.Repository) -> Callable[..., lakefs.Branch]:
     def make(name: str = "work", source: str = "main") -> lakefs.Branch:
         return repo.branch(name).create(source)
