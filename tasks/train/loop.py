@@ -8,6 +8,10 @@ few dozen lines here, and the loop adds no per-step work of its own (see benchma
     _Trainer         the model, optimizer, schedule and precision of one run, and one optimizer step
     _BatchSchedule   which items each micro-batch holds, as a pure function of (seed, step)
 
+One code path for 1 to N processes (`tasks.train.distributed`): under torchrun each rank trains on
+its slice of every global micro-batch, DistributedDataParallel averages the gradients, and rank 0
+alone writes checkpoints, the adapter and metrics.
+
 The output directory's layout and checkpoints: `tasks.train.checkpoints`; progress lines and
 metrics: `tasks.train.progress`.
 """
@@ -27,6 +31,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tasks.train.base_model import from_pretrained_kwargs
 from tasks.train.checkpoints import (
+    ADAPTER,
     check_output_dir,
     claim_output_dir,
     latest_checkpoint,
@@ -36,7 +41,8 @@ from tasks.train.checkpoints import (
 )
 from tasks.train.config import FinetuneConfig, ResolvedPrecision, resolve_precision
 from tasks.train.data import EncodedData, Example, collate, encode_pairs, instruction_pairs
-from tasks.train.errors import TrainingDataError
+from tasks.train.distributed import World
+from tasks.train.errors import ResumeMismatchError, TrainingDataError
 from tasks.train.progress import MetricsCallback, Progress, peak_memory_mb
 
 if TYPE_CHECKING:
@@ -98,12 +104,17 @@ def train_lora(
     config_hash = run_key or config.config_hash()
     check_output_dir(output_dir, data_commit, config_hash)
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    world = World.from_env()
+    if not world.is_main:
+        on_metrics = None  # one writer: rank 0 reports for all
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # under torchrun, this rank's GPU
     precision = resolve_precision(config.precision, device)
     tokenizer = _load_tokenizer(base_model_path)
     train, evals = _encode(config, tokenizer, train_rows, eval_rows)
-    claim_output_dir(output_dir, data_commit, config, config_hash, base_model_path)
-    trainer = _Trainer(config, base_model_path, tokenizer, train, evals, precision, device, on_metrics)
+    if world.is_main:
+        claim_output_dir(output_dir, data_commit, config, config_hash, base_model_path)
+    world.barrier()
+    trainer = _Trainer(config, base_model_path, tokenizer, train, evals, precision, device, on_metrics, world)
 
     step, initial_eval_loss, resumed_from = 0, None, None
     checkpoint = latest_checkpoint(output_dir)
@@ -111,6 +122,9 @@ def train_lora(
         state = load_checkpoint(
             checkpoint, trainer.model, trainer.optimizer, trainer.scheduler, trainer.scaler, data_commit, config_hash
         )
+        saved_world = int(state.get("world_size", 1))
+        if saved_world != world.world_size:  # the global batch would change under the schedule
+            raise ResumeMismatchError(str(output_dir), {"world_size": (str(saved_world), str(world.world_size))})
         step, initial_eval_loss, resumed_from = state["step"], state["initial_eval_loss"], state["step"]
         log.info("resuming from %s at step %d of %d", checkpoint.name, step, trainer.schedule.total_steps)
     if resumed_from is None:
@@ -126,7 +140,7 @@ def train_lora(
         tokens, lr, grad_norm = trainer.optimizer_step(step, progress)
         step += 1
         progress.step_done(step, tokens, lr, grad_norm)
-        if step % config.save_every_steps == 0 or step == total:
+        if world.is_main and (step % config.save_every_steps == 0 or step == total):
             save_checkpoint(
                 output_dir,
                 step,
@@ -134,7 +148,12 @@ def train_lora(
                 trainer.optimizer,
                 trainer.scheduler,
                 trainer.scaler,
-                {"data_commit": data_commit, "config_hash": config_hash, "initial_eval_loss": initial_eval_loss},
+                {
+                    "data_commit": data_commit,
+                    "config_hash": config_hash,
+                    "initial_eval_loss": initial_eval_loss,
+                    "world_size": world.world_size,
+                },
             )
         loop_s += time.perf_counter() - t0
         if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total:
@@ -148,10 +167,13 @@ def train_lora(
     final_eval_loss, adapter_dir = None, None
     if completed:
         final_eval_loss = trainer.evaluate(step)
-        adapter_dir = save_adapter(
-            output_dir, trainer.model, tokenizer, config, config_hash, data_commit, base_model_path, precision, step
-        )
-        log.info("done: %d steps, adapter in %s", step, adapter_dir)
+        if world.is_main:
+            adapter_dir = save_adapter(
+                output_dir, trainer.model, tokenizer, config, config_hash, data_commit, base_model_path, precision, step
+            )
+            log.info("done: %d steps, adapter in %s", step, adapter_dir)
+        world.barrier()  # the other ranks return once the adapter is there
+        adapter_dir = adapter_dir or output_dir / ADAPTER
     else:
         log.info("stopped at step %d of %d (stop_after_steps=%s)", step, total, stop_after_steps)
     return TrainResult(
@@ -218,6 +240,7 @@ class _Trainer:
         precision: ResolvedPrecision,
         device: str,
         on_metrics: MetricsCallback | None,
+        world: World | None = None,
     ) -> None:
         import torch
         from transformers import get_scheduler
@@ -229,8 +252,17 @@ class _Trainer:
             device,
             on_metrics,
         )
+        self.world = world or World()
         torch.manual_seed(config.seed)  # LoRA init and dropout draw from torch's global generator
         self.model = _load_lora_model(config, base_model_path, precision, device)
+        # what the steps run: the model itself, or under several processes its DDP wrapper (which
+        # averages the gradients; evaluation and saving use the model itself)
+        self.forward = self.model
+        if self.world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.world.local_rank] if device == "cuda" else None
+            self.forward = DistributedDataParallel(self.model, device_ids=ids)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         log.info(
             "LoRA on %s: %d trainable of %d parameters, %s on %s",
@@ -240,7 +272,7 @@ class _Trainer:
             precision,
             device,
         )
-        self.schedule = _BatchSchedule(train.items, config)
+        self.schedule = _BatchSchedule(train.items, config, self.world.world_size)
         self.optimizer = torch.optim.AdamW(
             self.trainable, lr=config.learning_rate, weight_decay=config.weight_decay, fused=device == "cuda"
         )
@@ -278,20 +310,26 @@ class _Trainer:
         """Optimizer step `step` over its micro-batches; (real tokens trained on, learning rate, grad norm)."""
         import torch
 
-        micro = self.schedule.step_batches(step)
+        micro = self.schedule.step_batches(step)  # the global micro-batches, the same on every rank
         label_tokens = sum(_label_count(item) for batch in micro for item in batch)
-        step_tokens = 0
-        # Normalise by the label tokens of the whole step, so every token weighs the same however the
-        # step is split into micro-batches (a per-micro-batch mean would over-weight short batches).
+        step_tokens = sum(item.real_tokens for batch in micro for item in batch)
+        # Normalise by the label tokens of the whole step (every rank's), so every token weighs the same
+        # however the step is split into micro-batches and ranks (a per-batch mean would over-weight short
+        # ones). DDP averages the ranks' gradients, so each rank's sum is scaled by the world size.
         num_items = max(label_tokens, 1)
-        for items in micro:
+        scale = self.world.world_size
+        for global_items in micro:
+            items = self.world.shard(global_items, self.config.per_device_batch_size)
+            if not items:  # a short last batch: this rank still takes part in the gradient sync, at weight 0
+                items, scale_here = global_items[:1], 0.0
+            else:
+                scale_here = scale
             collated = collate(items, self.tokenizer.pad_token_id, pad_to_multiple_of=self.pad_multiple)
             batch = {k: v.to(self.device, non_blocking=True) for k, v in collated.items()}
             with self.autocast:
-                loss = self.model(**batch, use_cache=False, num_items_in_batch=num_items).loss
+                loss = self.forward(**batch, use_cache=False, num_items_in_batch=num_items).loss * scale_here
             (self.scaler.scale(loss) if self.scaler else loss).backward()
-            progress.add_loss(loss.detach())
-            step_tokens += sum(item.real_tokens for item in items)
+            progress.add_loss(loss.detach())  # under DDP, this rank's estimate of the step's mean loss
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         grad_norm = (
@@ -384,9 +422,9 @@ class _BatchSchedule:
     the exact batches the interrupted run would have seen, with no state to save and nothing to skip.
     """
 
-    def __init__(self, items: Sequence[Example], config: FinetuneConfig) -> None:
+    def __init__(self, items: Sequence[Example], config: FinetuneConfig, world_size: int = 1) -> None:
         self.items = items
-        self.batch_size = config.per_device_batch_size
+        self.batch_size = config.per_device_batch_size * world_size  # a global micro-batch
         self.accum = config.gradient_accumulation_steps
         self.seed = config.seed
         self.per_epoch = math.ceil(len(items) / self.batch_size)
