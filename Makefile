@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LLMOPS := $(BIN)/llmops
 PYTEST_ARGS ?=
 
-.PHONY: help install run up down status browser-deps lint format test test-unit test-integration test-e2e test-all bench clean lock
+.PHONY: help install run up down status browser-deps compose-deps lint format test test-unit test-integration test-e2e test-all bench clean lock
 
 help:
 	@echo "make run     set up, start the local stack, run the main job, print the UI links"
@@ -55,6 +55,14 @@ browser-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	else echo "note: chromium/chromedriver missing and not root: the browser test will skip"; fi
 
+# The compose-file check runs `docker-compose config` (no container engine needed); install Debian's
+# docker-compose when missing (as root), otherwise that one test skips (and fails under CI=true).
+compose-deps:
+	@if command -v docker-compose >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose; \
+	else echo "note: docker-compose missing and not root: the compose-file check will skip"; fi
+
 # The layering contracts of pyproject.toml (import-linter), then ruff's lint and format checks.
 lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
@@ -66,7 +74,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: $(STAMP) browser-deps lint
+test: $(STAMP) browser-deps compose-deps lint
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
