@@ -28,7 +28,7 @@ COPY flows flows
 COPY deployments deployments
 COPY infra infra
 COPY prefect.yaml ./
-RUN pip install --no-cache-dir -c requirements/constraints.txt . \
+RUN pip install --no-cache-dir -c requirements/constraints.txt ".[k8s]" \
     && python -c "import llmops, flows, tasks" \
     && mkdir -p /var/lib/llmops && chown 10001:10001 /var/lib/llmops
 
