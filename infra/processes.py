@@ -56,11 +56,17 @@ def is_running(record: ProcessRecord) -> bool:
     try:
         proc = psutil.Process(record.pid)
         same_start = abs(proc.create_time() - record.started_at) <= _START_TIME_TOLERANCE_S
-        if not same_start and proc.cmdline() != record.command:
+        if not same_start and not _runs(proc.cmdline(), record.command):
             return False
         return proc.status() != psutil.STATUS_ZOMBIE
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
+
+
+def _runs(cmdline: list[str], command: list[str]) -> bool:
+    """Whether a process's command line is `command`: as given, or run by its interpreter (a script
+    with a #! line, like the venv's `prefect`, shows as [python, script, args...])."""
+    return bool(command) and (cmdline == command or (len(cmdline) > len(command) and cmdline[1:] == command))
 
 
 def live_record(pidfile: Path) -> tuple[ProcessRecord | None, bool]:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -46,6 +48,30 @@ def test_our_process_is_still_ours_after_the_clock_steps(tmp_path: Path) -> None
     moved = psutil.Process().create_time() - 240
     assert processes.is_running(ProcessRecord(pid=os.getpid(), started_at=moved, command=psutil.Process().cmdline()))
     assert not processes.is_running(ProcessRecord(pid=os.getpid(), started_at=moved, command=["other"]))
+
+
+def test_a_script_run_by_its_interpreter_is_still_ours_after_the_clock_steps(tmp_path: Path) -> None:
+    # What `llmops up` starts (the venv's `prefect`, `mlflow`) are #! scripts: the kernel reports
+    # [python, script, args...] for them, not the command we ran.
+    script = tmp_path / "serve"
+    script.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(60)\n")
+    script.chmod(0o755)
+    record = processes.spawn(
+        [str(script), "--port", "1"],
+        env=dict(os.environ),
+        log_path=tmp_path / "log",
+        pidfile=tmp_path / "pid",
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while psutil.Process(record.pid).cmdline()[1:] != record.command and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the child has exec'd the script
+        moved = dataclasses.replace(record, started_at=record.started_at - 1.0)
+        assert processes.is_running(moved)
+        assert not processes.is_running(dataclasses.replace(moved, command=[str(script), "--port", "2"]))
+    finally:
+        processes.stop(record)
 
 
 def test_garbage_pid_file_counts_as_stale(tmp_path: Path) -> None:
