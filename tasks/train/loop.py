@@ -317,17 +317,15 @@ class _Trainer:
         # however the step is split into micro-batches and ranks (a per-batch mean would over-weight short
         # ones). DDP averages the ranks' gradients, so each rank's sum is scaled by the world size.
         num_items = max(label_tokens, 1)
-        scale = self.world.world_size
         for global_items in micro:
             items = self.world.shard(global_items, self.config.per_device_batch_size)
-            if not items:  # a short last batch: this rank still takes part in the gradient sync, at weight 0
-                items, scale_here = global_items[:1], 0.0
-            else:
-                scale_here = scale
+            # a short last batch can leave this rank nothing: it still takes part in the sync, at weight 0
+            scale = self.world.world_size if items else 0.0
+            items = items or global_items[:1]
             collated = collate(items, self.tokenizer.pad_token_id, pad_to_multiple_of=self.pad_multiple)
             batch = {k: v.to(self.device, non_blocking=True) for k, v in collated.items()}
             with self.autocast:
-                loss = self.forward(**batch, use_cache=False, num_items_in_batch=num_items).loss * scale_here
+                loss = self.forward(**batch, use_cache=False, num_items_in_batch=num_items).loss * scale
             (self.scaler.scale(loss) if self.scaler else loss).backward()
             progress.add_loss(loss.detach())  # under DDP, this rank's estimate of the step's mean loss
         if self.scaler:
