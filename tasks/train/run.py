@@ -23,11 +23,11 @@ from lakefs.client import Client
 from tasks.prepare import DatasetRef, read_split
 from tasks.pretrain import BaseModelRef, local_base
 from tasks.services import mlflow as tracking
-from tasks.train import register
+from tasks.train import launch, register
 from tasks.train.base_model import ResolvedBase, resolve_base_model
 from tasks.train.canaries import canary_records, make_canaries
 from tasks.train.config import EMBEDDED_DEFAULT, FinetuneConfig
-from tasks.train.loop import TrainResult, train_lora
+from tasks.train.loop import TrainResult
 from tasks.train.register import BASE_MODEL_ARTIFACT, Candidate
 from tasks.train.retrieval import answer_passages, format_contexts, format_passages
 
@@ -94,9 +94,12 @@ def finetune_and_register(
     index_collection: str = "",
     canaries: int = 0,
     canary_seed: int = 0,
+    processes: int = 1,
     log: Any = print,
 ) -> Candidate:
-    """Train a LoRA adapter on the dataset's train split, with retrieved context, and register it."""
+    """Train a LoRA adapter on the dataset's train split, with retrieved context, and register it.
+
+    `processes` > 1 trains in that many torchrun ranks (one per GPU of a multi-GPU machine)."""
     pretrained = local_base(mlflow, base, state_dir / "models" / "base") if base is not None else None
     resolved = resolve_base_model(config, pretrained, base.uri if base is not None else None)
     key = run_key(config, resolved, index_collection, canaries, canary_seed)
@@ -163,7 +166,8 @@ def finetune_and_register(
         if "loss" in metrics:
             log(f"step {step}: loss {metrics['loss']:.4f}, {metrics.get('tokens_per_s', 0):,.0f} tokens/s")
 
-    result: TrainResult = train_lora(
+    result: TrainResult = launch.train(
+        processes,
         config,
         resolved.path,
         train_rows,
@@ -172,6 +176,7 @@ def finetune_and_register(
         data_commit=dataset.commit,
         on_metrics=on_metrics,
         run_key=key,
+        log=log,
     )
     buffer.flush()
     summary = {

@@ -15,6 +15,7 @@ from tasks.pretrain import BaseModelRef
 from tasks.services.embedding import embed
 from tasks.shared.tasks import flow_run_metadata, transient_only
 from tasks.train.config import FinetuneConfig
+from tasks.train.launch import processes_from_env
 from tasks.train.register import Candidate
 from tasks.train.retrieval import retrieve as search_index
 from tasks.train.run import finetune_and_register
@@ -57,6 +58,7 @@ def train_and_register(
         index_collection=index_collection or "",
         canaries=canaries,
         canary_seed=canary_seed,
+        processes=processes_from_env(),
         log=logger.info,
     )
     run_url = (

@@ -77,6 +77,9 @@ def test_gpu_job_template_is_a_kubernetes_work_pool_template_and_renders_a_valid
     assert pod["nodeSelector"] and pod["tolerations"][0]["key"] == "nvidia.com/gpu"
     assert container["envFrom"][0]["secretRef"]["name"] == "llmops-secrets"
     assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == "llmops-state"
+    # a pod given N GPUs trains in N ranks (tasks/train/launch.py), with shared memory for NCCL
+    assert {"name": "LLMOPS_TRAIN_PROCESSES", "value": "auto"} in container["env"]
+    assert any(v.get("emptyDir", {}).get("medium") == "Memory" for v in pod["volumes"])
     kubernetes_validate.validate(job, KUBERNETES, strict=True)
 
 
