@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LLMOPS := $(BIN)/llmops
 PYTEST_ARGS ?=
 
-.PHONY: help install run up down status browser-deps compose-deps lint format test test-unit test-integration test-e2e test-all bench clean lock
+.PHONY: help install run up down status browser-deps compose-deps redis-deps lint format test test-unit test-integration test-e2e test-all bench clean lock
 
 help:
 	@echo "make run     set up, start the local stack, run the main job, print the UI links"
@@ -63,6 +63,13 @@ compose-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose; \
 	else echo "note: docker-compose missing and not root: the compose-file check will skip"; fi
 
+# redis-server for the serving cache's Redis test (the embedded default needs none)
+redis-deps:
+	@if command -v redis-server >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; \
+	else echo "note: redis-server missing and not root: the Redis cache test will skip"; fi
+
 # The layering contracts of pyproject.toml (import-linter), then ruff's lint and format checks.
 lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
@@ -74,7 +81,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: $(STAMP) browser-deps compose-deps lint
+test: $(STAMP) browser-deps compose-deps redis-deps lint
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 test-unit: $(STAMP)

@@ -29,7 +29,7 @@ import httpx
 from infra import processes
 from llmops import clients, prefect_api
 from llmops.errors import PortInUseError, ServiceStartError, StackError
-from llmops.settings import Settings, credentials_path
+from llmops.settings import Settings, credentials_path, serve_key_path
 
 WORKER = "worker"
 MLFLOW_AUTH_CONFIG = "basic_auth.ini"
@@ -367,6 +367,8 @@ def ensure_credentials(settings: Settings) -> None:
         path = credentials_path(storage, directory)
         if getattr(settings, service).managed and not path.is_file():
             _write_private(path, json.dumps(generate()))
+    if not serve_key_path(storage).is_file():  # the bearer token of `llmops serve`
+        _write_private(serve_key_path(storage), json.dumps({"api_key": f"sk-llmops-{_token()}"}))
     if settings.mlflow.managed:
         mdir = storage.service_dir("mlflow")
         if not (mdir / MLFLOW_FLASK_SECRET).is_file():  # signs the UI's CSRF tokens; MLflow will not start without

@@ -216,30 +216,105 @@ def _answerer(settings: Settings, model: str, alias: str, top_k: int | None, wor
 
 
 @app.command()
-def ask(
-    question: Annotated[str, typer.Argument(help="The question.")],
-    model: Annotated[str, typer.Option(help="Registered model; its `champion` answers.")] = "llmops-assistant",
-    alias: Annotated[str, typer.Option(help="Milvus serving alias.")] = "llmops_docs",
-    top_k: Annotated[
-        int | None, typer.Option(help="Chunks retrieved and listed (default: as many as the model was trained with).")
-    ] = None,
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default LLMOPS_SERVE_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default LLMOPS_SERVE_PORT, 8080).")] = None,
     profile: ProfileOption = None,
 ) -> None:
-    """Answer from the passages the serving index retrieves, with the champion; prints the sources.
+    """Serve the champion as an OpenAI-compatible endpoint (/v1/chat/completions, /v1/models).
 
-    The request is logged (redacted) to lakeFS."""
+    Follows the `champion` and serving aliases without a restart, caches responses, and logs every
+    request, redacted, to lakeFS in batches."""
     import tempfile
+    from pathlib import Path
 
-    from llmops.clients import lakefs_client
-    from tasks.serve import log_requests
+    import uvicorn
+
+    from llmops.clients import lakefs_client, milvus_client, mlflow_client
+    from llmops.settings import load_serve_settings
+    from tasks.serve import Champion, RequestLog, create_app, open_cache, workdir_loader
+    from tasks.services.embedding import embed
 
     settings = _settings(profile)
-    with tempfile.TemporaryDirectory(prefix="llmops-ask-") as workdir:
-        result = _answerer(settings, model, alias, top_k, workdir).ask([question])[0]
-    log_requests(lakefs_client(settings), settings.lakefs.repository, [result])
-    typer.echo(result.answer or "(empty answer)")
-    typer.echo("Sources: " + "; ".join(result.sources()))
-    typer.echo(f"-- {model} v{result.model_version}, index {result.collection}, {result.latency_ms:.0f} ms")
+    config = load_serve_settings(profile)
+    if config.api_key is None:
+        raise LLMOpsError(
+            "no API key for the serving endpoint: set LLMOPS_SERVE_API_KEY (production), or run `llmops up` once "
+            "(it generates one in the state directory)"
+        )
+    mlflow, milvus = mlflow_client(settings), milvus_client(settings)
+    requests = RequestLog(
+        lakefs_client(settings), settings.lakefs.repository, config.log_batch, config.log_flush_s, typer.echo
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="llmops-serve-"))
+    champion = Champion(
+        mlflow,
+        milvus,
+        config.model,
+        config.index_alias,
+        workdir_loader(mlflow, milvus, config.model, config.index_alias, embed, workdir, config.max_tokens),
+        refresh_s=config.refresh_s,
+        log=typer.echo,
+    )
+    app_ = create_app(
+        champion,
+        open_cache(config.cache_url, config.cache_ttl_s, config.cache_entries),
+        config.api_key.get_secret_value(),
+        record=requests.add,
+        default_max_tokens=config.max_tokens,
+        on_shutdown=requests.close,
+    )
+    host, port = host or config.host, port or config.port
+    typer.echo(f"serving {config.model} (champion) at http://{host}:{port}/v1; cache {config.cache_url}")
+    uvicorn.run(app_, host=host, port=port, log_level="info", access_log=False)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    top_k: Annotated[int | None, typer.Option(help="Sources listed (default: as many as the model was given).")] = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Ask the serving endpoint (`llmops serve`): the champion answers from the retrieved passages; prints the sources.
+
+    The endpoint logs the request, redacted, to lakeFS."""
+    import httpx
+
+    from llmops.settings import load_serve_settings
+
+    config = load_serve_settings(profile)
+    key = config.api_key.get_secret_value() if config.api_key else ""
+    body = {"model": config.model, "messages": [{"role": "user", "content": question}], "top_k": top_k}
+    try:
+        response = httpx.post(
+            f"{config.api_url}/chat/completions",
+            json={k: v for k, v in body.items() if v is not None},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=300,
+        )
+    except httpx.TransportError as exc:
+        raise LLMOpsError(
+            f"no serving endpoint at {config.api_url} ({exc}): start it with `llmops serve` (or set LLMOPS_SERVE_URL)"
+        ) from None
+    if response.status_code != 200:
+        raise LLMOpsError(f"{config.api_url}: {response.status_code} {_error_message(response)}")
+    reply = response.json()
+    typer.echo(reply["choices"][0]["message"]["content"] or "(empty answer)")
+    typer.echo(
+        "Sources: " + "; ".join(f"[{s['n']}] {s['title'] or s['doc_id']} ({s['score']:.2f})" for s in reply["sources"])
+    )
+    extra = reply["llmops"]
+    typer.echo(
+        f"-- {reply['model']} v{extra['model_version']}, index {extra['collection']}, {extra['latency_ms']:.0f} ms"
+        + (" (cached)" if extra["cached"] else "")
+    )
+
+
+def _error_message(response) -> str:
+    try:
+        return response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return response.text[:500]
 
 
 def _questions_file(path: str) -> list[str]:

@@ -336,3 +336,52 @@ def load_settings(profile: str | None = None) -> Settings:
 
 
 ServiceName = Literal["prefect", "mlflow", "lakefs", "milvus"]
+
+
+class ServeSettings(BaseSettings):
+    """The OpenAI-compatible serving endpoint (`llmops serve`) and its clients (`llmops ask`)."""
+
+    model_config = _config("LLMOPS_SERVE_")
+
+    host: str = Field(LOOPBACK, description="Bind address of `llmops serve`.")
+    port: int = Field(8080, ge=1, le=65535)
+    url: AnyHttpUrl | None = Field(None, description="Base URL clients reach it at (…/v1 is added); default host:port.")
+    api_key: SecretStr | None = Field(
+        None, description="Bearer token clients send; the local stack generates one in <state>/serve/ when unset."
+    )
+    model: str = Field("llmops-assistant", min_length=1, description="Registered model whose champion answers.")
+    index_alias: str = Field("llmops_docs", min_length=1, description="Milvus serving alias retrieved through.")
+    cache_url: str = Field(
+        "memory", description="Response cache: 'memory' (in the server process), 'off', or redis://host:port/db."
+    )
+    cache_ttl_s: int = Field(3600, ge=1, description="How long a cached response is served again.")
+    cache_entries: int = Field(10_000, ge=1, description="Most responses the in-memory cache keeps.")
+    log_batch: int = Field(64, ge=1, description="Requests written to the lakeFS inference log in one commit.")
+    log_flush_s: float = Field(30.0, gt=0, description="Longest a logged request waits for its batch.")
+    refresh_s: float = Field(5.0, gt=0, description="How often the champion and serving alias are looked up again.")
+    max_tokens: int = Field(64, ge=1, le=4096, description="Tokens generated when a request sets no max_tokens.")
+
+    @property
+    def base_url(self) -> str:
+        if self.url is not None:
+            return str(self.url).rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url if self.base_url.endswith("/v1") else f"{self.base_url}/v1"
+
+
+def serve_key_path(storage: StorageSettings) -> Path:
+    return storage.service_dir("serve") / "credentials.json"
+
+
+def load_serve_settings(profile: str | None = None) -> ServeSettings:
+    """The serving endpoint's settings; the API key generated for the local stack when none is set."""
+    _, env_file = resolve_profile(profile)
+    serve = _build(ServeSettings, env_file)
+    if serve.api_key is None:
+        path = serve_key_path(_build(StorageSettings, env_file))
+        if path.is_file():
+            serve.api_key = SecretStr(json.loads(path.read_text())["api_key"])
+    return serve  # type: ignore[return-value]

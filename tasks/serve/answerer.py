@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from llmops.errors import LLMOpsError
 from tasks.services import lakefs as versioning
 from tasks.services import milvus as milvus_service
 from tasks.services.mlflow import CHAMPION
-from tasks.train import Lineage, format_contexts, generate, load_version, read_training_config
+from tasks.train import Lineage, format_contexts, generate, generate_stream, load_version, read_training_config
 
 
 class Hit(BaseModel):
@@ -62,18 +62,23 @@ class Answerer:
         workdir: Path,
         top_k: int | None = None,
         max_new_tokens: int = 64,
+        version: str | None = None,
+        collection: str | None = None,
     ) -> None:
-        version = mlflow.get_model_version_by_alias(model_name, CHAMPION)
-        self.model, self.tokenizer, self.template = load_version(mlflow, model_name, version.version, workdir)
+        """The champion and the collection behind `index_alias`; or a given `version` and `collection`
+        (what the serving endpoint resolved those aliases to, so that both move together)."""
+        if version is None:
+            version = str(mlflow.get_model_version_by_alias(model_name, CHAMPION).version)
+        self.model, self.tokenizer, self.template = load_version(mlflow, model_name, version, workdir)
         # The passages go into the prompt exactly as the model was trained with them.
         trained = read_training_config(workdir / "adapter")["config"]
         self.context_k, self.passage_chars = (
             int(trained.get("retrieval_top_k", 0)),
             int(trained.get("passage_chars", 200)),
         )
-        self.model_name, self.version = model_name, str(version.version)
+        self.model_name, self.version = model_name, str(version)
         self.milvus, self.alias, self.embed = milvus, index_alias, embed
-        collection = milvus_service.alias_target(milvus, index_alias)
+        collection = collection or milvus_service.alias_target(milvus, index_alias)
         if collection is None:
             raise LLMOpsError(
                 f"the serving index alias {index_alias!r} does not exist yet: a lifecycle run whose "
@@ -83,43 +88,60 @@ class Answerer:
         self.top_k = max(top_k if top_k is not None else self.context_k, self.context_k, 1)
         self.max_new_tokens = max_new_tokens
 
-    def ask(self, questions: Sequence[str]) -> list[AskResult]:
-        t0 = time.perf_counter()
+    def retrieve(self, questions: Sequence[str], top_k: int | None = None) -> tuple[list[list[dict]], list[str]]:
+        """The hits for each question, best first, and the passages as the model is given them."""
         vectors = self.embed(list(questions))
-        found = milvus_service.search(self.milvus, self.alias, vectors, self.top_k)
-        contexts = format_contexts(found, questions, self.passage_chars, self.context_k)
+        found = milvus_service.search(self.milvus, self.collection, vectors, max(top_k or self.top_k, self.context_k))
+        return found, format_contexts(found, questions, self.passage_chars, self.context_k)
+
+    def ask(self, questions: Sequence[str], max_new_tokens: int | None = None) -> list[AskResult]:
+        t0 = time.perf_counter()
+        found, contexts = self.retrieve(questions)
         answers = generate(
             self.model,
             self.tokenizer,
             list(questions),
-            max_new_tokens=self.max_new_tokens,
+            max_new_tokens=max_new_tokens or self.max_new_tokens,
             template=self.template,
             contexts=contexts,
         )
         per_request_ms = 1000 * (time.perf_counter() - t0) / max(len(questions), 1)
-        now = datetime.now(UTC)
         return [
-            AskResult(
-                question=q,
-                answer=a.strip(),
-                model=self.model_name,
-                model_version=self.version,
-                collection=self.collection,
-                latency_ms=round(per_request_ms, 1),
-                at=now,
-                context=context,
-                hits=[
-                    Hit(
-                        chunk_id=int(h["id"]),
-                        doc_id=str(h["doc_id"]),
-                        title=str(h.get("title", "")),
-                        score=float(h["score"]),
-                    )
-                    for h in hits
-                ],
-            )
+            self.result(q, a.strip(), hits, context, per_request_ms)
             for q, a, hits, context in zip(questions, answers, found, contexts, strict=True)
         ]
+
+    def stream(self, question: str, context: str, max_new_tokens: int | None = None) -> Iterator[str]:
+        """The answer to one question, given its passages (`retrieve`), piece by piece."""
+        return generate_stream(
+            self.model,
+            self.tokenizer,
+            question,
+            max_new_tokens=max_new_tokens or self.max_new_tokens,
+            template=self.template,
+            context=context,
+        )
+
+    def result(self, question: str, answer: str, hits: list[dict], context: str, latency_ms: float) -> AskResult:
+        return AskResult(
+            question=question,
+            answer=answer,
+            model=self.model_name,
+            model_version=self.version,
+            collection=self.collection,
+            latency_ms=round(latency_ms, 1),
+            at=datetime.now(UTC),
+            context=context,
+            hits=[
+                Hit(
+                    chunk_id=int(h["id"]),
+                    doc_id=str(h["doc_id"]),
+                    title=str(h.get("title", "")),
+                    score=float(h["score"]),
+                )
+                for h in hits
+            ],
+        )
 
 
 def held_out_questions(lakefs_client: Client, mlflow: Any, model_name: str, n: int, seed: int | None = 0) -> list[str]:

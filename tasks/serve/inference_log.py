@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -73,3 +74,58 @@ def read_log_window(
                         out.append(record)
         day += timedelta(days=1)
     return out
+
+
+class RequestLog:
+    """Requests of a long-running server, written in batches: one lakeFS commit per `batch` requests,
+    or per `flush_s` seconds when traffic is slow, never one per request; `close()` writes the rest."""
+
+    def __init__(
+        self, client: Client, repository: str, batch: int = 64, flush_s: float = 30.0, log: Any = print
+    ) -> None:
+        self.client, self.repository, self.batch, self.flush_s, self.log = client, repository, batch, flush_s, log
+        self._pending: list[AskResult] = []
+        self._lock = threading.Lock()
+        self._writing = threading.Lock()  # one commit at a time on the logs branch
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="llmops-request-log")
+        self._thread.start()
+
+    def add(self, result: AskResult) -> None:
+        with self._lock:
+            self._pending.append(result)
+            full = len(self._pending) >= self.batch
+        if full:
+            self._wake.set()
+
+    def _take(self) -> list[AskResult]:
+        with self._lock:
+            taken, self._pending = self._pending, []
+        return taken
+
+    def flush(self) -> str | None:
+        """Write what is pending now, in one commit; returns it (None when nothing was written)."""
+        with self._writing:
+            results = self._take()
+            if not results:
+                return None
+            try:
+                return log_requests(self.client, self.repository, results)
+            except Exception as exc:  # a lakeFS outage must not fail the answers already given: keep them
+                with self._lock:
+                    self._pending[:0] = results
+                self.log(f"inference log: {len(results)} requests not written yet ({type(exc).__name__}: {exc})")
+                return None
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.flush_s)
+            self._wake.clear()
+            self.flush()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._thread.join(timeout=60)
+        self.flush()

@@ -29,7 +29,7 @@ from tasks.train.errors import (
     TrainingDataError,
     TrainingError,
 )
-from tasks.train.inference import generate, load_adapter_model, logits_for, read_training_config
+from tasks.train.inference import generate, generate_stream, load_adapter_model, logits_for, read_training_config
 from tasks.train.loop import TrainResult, train_lora
 from tasks.train.register import Candidate, Lineage, find_version, load_version, resolve
 from tasks.train.retrieval import format_contexts, format_passages, retrieve_contexts
@@ -53,6 +53,7 @@ __all__ = [
     "finetune_and_register",
     "find_version",
     "generate",
+    "generate_stream",
     "load_adapter_model",
     "load_version",
     "logits_for",

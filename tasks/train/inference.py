@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +84,42 @@ def generate(
             eos_token_id=tokenizer.eos_token_id,
         )
     return [tokenizer.decode(row[width:], skip_special_tokens=True) for row in out.tolist()]
+
+
+def generate_stream(
+    model: Any,
+    tokenizer: Any,
+    prompt: str,
+    max_new_tokens: int = 64,
+    template: str = "{prompt}",
+    context: str = "",
+) -> Iterator[str]:
+    """The greedy completion of one prompt, piece by piece as it is decoded (the same text `generate` gives)."""
+    import threading
+
+    import torch
+    from transformers import TextIteratorStreamer
+
+    ids = encode_prompt(tokenizer, template, prompt, context)
+    device = next(model.parameters()).device
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+    def run() -> None:
+        with torch.inference_mode():
+            model.generate(
+                input_ids=torch.tensor([ids], device=device),
+                attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=device),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+                streamer=streamer,
+            )
+
+    worker = threading.Thread(target=run, daemon=True, name="llmops-generate")
+    worker.start()
+    yield from (piece for piece in streamer if piece)
+    worker.join()
 
 
 def logits_for(model: Any, tokenizer: Any, texts: Sequence[str]) -> list[torch.Tensor]:

@@ -127,3 +127,128 @@ def test_asked_questions_are_logged_redacted_and_drift_checked(running_stack: Se
     runs = mlflow.search_runs(experiment_ids=[mlflow.get_experiment_by_name("drift").experiment_id])
     assert len(runs) >= 1 and runs[0].data.tags["llmops.model"] == "llmops-e2e"
     assert "drift/report.json" in [a.path for a in mlflow.list_artifacts(runs[0].info.run_id, "drift")]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(check, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def test_the_openai_client_is_answered_by_llmops_serve(running_stack: Settings, tmp_path) -> None:
+    """After the lifecycle above: `llmops serve` in its own process, called with the official openai package."""
+    import os
+    import subprocess
+    import sys
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+    import openai
+
+    from llmops.settings import load_serve_settings
+    from tasks import serve
+
+    lk, mlflow = clients.lakefs_client(running_stack), clients.mlflow_client(running_stack)
+    repo, port = running_stack.lakefs.repository, _free_port()
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    env = dict(
+        os.environ,
+        LLMOPS_SERVE_PORT=str(port),
+        LLMOPS_SERVE_MODEL="llmops-e2e",
+        LLMOPS_SERVE_REFRESH_S="1",
+        LLMOPS_SERVE_MAX_TOKENS="24",
+        LLMOPS_SERVE_LOG_FLUSH_S="600",  # the batch is written when the server stops: one commit, not one a request
+    )
+    out = open(tmp_path / "serve.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "llmops.cli", "serve"], env=env, stdout=out, stderr=out)
+    champion = mlflow.get_model_version_by_alias("llmops-e2e", "champion")
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+
+        def healthy() -> bool:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            try:
+                return httpx.get(f"{base_url}/health", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        _wait_for(healthy, 180, "llmops serve to start")
+        key = load_serve_settings().api_key.get_secret_value()
+        client = openai.OpenAI(base_url=f"{base_url}/v1", api_key=key, timeout=300)
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=f"{base_url}/v1", api_key="sk-wrong").models.list()
+        assert [m.id for m in client.models.list().data] == ["llmops-e2e"]
+
+        questions = serve.held_out_questions(lk, mlflow, "llmops-e2e", 2, seed=7)
+        asked = questions[0] + " Write to jane.doe@example.com."
+        messages = [{"role": "user", "content": asked}]
+        t0 = time.perf_counter()
+        first = client.chat.completions.create(model="llmops-e2e", messages=messages)
+        cold_s = time.perf_counter() - t0
+        assert first.choices[0].message.content and first.choices[0].finish_reason in ("stop", "length")
+        sources, extra = first.model_extra["sources"], first.model_extra["llmops"]
+        assert sources and sources[0]["n"] == 1 and sources[0]["doc_id"] and extra["cached"] is False
+        assert extra["model_version"] == str(champion.version) and extra["collection"].startswith("docs_")
+
+        # the same question, whitespace aside: served from the cache, faster, flagged
+        t0 = time.perf_counter()
+        again = client.chat.completions.create(
+            model="llmops-e2e", messages=[{"role": "user", "content": f"  {asked} "}]
+        )
+        warm_s = time.perf_counter() - t0
+        assert again.model_extra["llmops"]["cached"] is True and warm_s < cold_s
+        assert again.choices[0].message.content == first.choices[0].message.content
+        assert again.model_extra["sources"] == sources
+
+        # streamed: the answer comes in pieces, the sources with the last chunk
+        chunks = list(
+            client.chat.completions.create(
+                model="llmops-e2e", messages=[{"role": "user", "content": questions[1]}], stream=True
+            )
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text.strip() and len(chunks) >= 4, [c.choices[0].delta for c in chunks]
+        assert chunks[-1].choices[0].finish_reason in ("stop", "length") and chunks[-1].model_extra["sources"]
+
+        # an alias flip, picked up without a restart: a new version of the champion's model moves `champion`
+        flipped = mlflow.create_model_version(
+            "llmops-e2e", champion.source, run_id=champion.run_id, tags=dict(champion.tags)
+        )
+        mlflow.set_registered_model_alias("llmops-e2e", "champion", flipped.version)
+
+        def serving_flipped() -> bool:
+            return client.models.list().data[0].model_extra["llmops"]["model_version"] == str(flipped.version)
+
+        _wait_for(serving_flipped, 120, f"the endpoint to serve v{flipped.version}")
+        after = client.chat.completions.create(model="llmops-e2e", messages=messages)
+        assert after.model_extra["llmops"]["model_version"] == str(flipped.version)
+        assert after.model_extra["llmops"]["cached"] is False  # the cache key holds the version
+
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model="gpt-4o", messages=messages)
+    finally:
+        mlflow.set_registered_model_alias("llmops-e2e", "champion", champion.version)
+        server.terminate()
+        server.wait(timeout=60)
+        out.close()
+    log_text = (tmp_path / "serve.log").read_text()
+    # every request, redacted, in one commit of the logs branch when the server stopped
+    logged = {r["request_id"]: r for r in serve.read_log_window(lk, repo, since)}
+    for reply in (first, again, after):
+        assert reply.model_extra["llmops"]["request_id"] in logged, log_text[-3000:]
+    record = logged[first.model_extra["llmops"]["request_id"]]
+    assert "jane.doe@example.com" not in json.dumps(record) and "<EMAIL>" in record["question"]
+    newest = next(iter(lakefs.Reference(repo, "logs", client=lk).log(max_amount=1)))
+    assert newest.metadata.get("llmops.requests") == "4"  # first, again, the streamed one, after the flip
