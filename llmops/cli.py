@@ -192,17 +192,49 @@ def promote(
 @app.command()
 def rollback(
     model: Annotated[str, typer.Argument(help="Registered model name.")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="Go back to this earlier champion (default: the one before).")
+    ] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded in the alias history).")] = None,
     profile: ProfileOption = None,
 ) -> None:
-    """Move `champion` back to the champion before it."""
+    """Move `champion` back to the champion before it, or to any earlier champion with --to."""
     from llmops.clients import mlflow_client
     from tasks import release
 
+    client = mlflow_client(_settings(profile))
     try:
-        move = release.rollback(mlflow_client(_settings(profile)), model)
+        if to is None:
+            move = release.rollback(client, model, reason=reason or "")
+        else:
+            move = release.rollback_to(client, model, to, reason=reason or "")
     except ValueError as exc:
         raise LLMOpsError(str(exc)) from None
     typer.echo(f"{model}: champion -> {move.champion} (previous: {move.previous or 'none'})")
+
+
+@app.command()
+def history(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per move.")] = False,
+    profile: ProfileOption = None,
+) -> None:
+    """Every move of the model's aliases, oldest first: when, what kind, alias, from -> to, who, why."""
+    from llmops.clients import mlflow_client
+    from tasks import release
+
+    events = release.alias_history(mlflow_client(_settings(profile)), model)
+    if not events:
+        typer.echo(f"{model}: no alias moves recorded")
+        return
+    for event in events:
+        if as_json:
+            typer.echo(event.model_dump_json())
+            continue
+        typer.echo(
+            f"{event.at:%Y-%m-%d %H:%M:%S}Z  {event.kind:<12} {event.alias:<10} "
+            f"{event.from_version or '-':>4} -> {event.to_version or '-':<4}  {event.who}  {event.why}"
+        )
 
 
 def _answerer(settings: Settings, model: str, alias: str, top_k: int | None, workdir: str):

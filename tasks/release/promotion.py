@@ -15,6 +15,8 @@ from mlflow.exceptions import MlflowException
 from pydantic import BaseModel
 
 from llmops.errors import LLMOpsError
+from tasks.release.history import MoveKind, recording
+from tasks.release.history import history as alias_history
 from tasks.services.mlflow import CHALLENGER, CHAMPION, PREVIOUS, aliases
 
 if TYPE_CHECKING:
@@ -39,9 +41,22 @@ class AliasMove(BaseModel):
     previous: str | None
 
 
-def promote(client: MlflowClient, model_name: str, version: str, *, reason: str, forced: bool = False) -> AliasMove:
-    """Point `champion` at `version`; the old champion becomes `previous`."""
-    version = str(version)
+def promote(
+    client: MlflowClient,
+    model_name: str,
+    version: str,
+    *,
+    reason: str,
+    forced: bool = False,
+    kind: MoveKind = "promote",
+    who: str | None = None,
+) -> AliasMove:
+    """Point `champion` at `version`; the old champion becomes `previous`. The move is recorded in the history."""
+    with recording(client, model_name, kind, who, reason):
+        return _promote(client, model_name, str(version), reason=reason, forced=forced)
+
+
+def _promote(client: MlflowClient, model_name: str, version: str, *, reason: str, forced: bool) -> AliasMove:
     client.get_model_version(model_name, version)  # raises if it does not exist
     current = aliases(client, model_name)
     old = current.get(CHAMPION)
@@ -65,13 +80,37 @@ def promote(client: MlflowClient, model_name: str, version: str, *, reason: str,
 
 def mark_challenger(client: MlflowClient, model_name: str, version: str, reasons: list[str]) -> None:
     """A candidate that failed the gate: `challenger` points at it, `champion` stays."""
-    client.set_registered_model_alias(model_name, CHALLENGER, str(version))
+    with recording(client, model_name, "gate", None, "failed the gate: " + "; ".join(reasons)):
+        client.set_registered_model_alias(model_name, CHALLENGER, str(version))
     client.set_model_version_tag(model_name, str(version), GATE_TAG, "failed")
     client.set_model_version_tag(model_name, str(version), "llmops.gate_reasons", json.dumps(reasons)[:5000])
 
 
-def rollback(client: MlflowClient, model_name: str) -> AliasMove:
+def rollback(client: MlflowClient, model_name: str, *, who: str | None = None, reason: str = "") -> AliasMove:
     """Move `champion` back to the champion before it; raise if there is none."""
+    with recording(client, model_name, "rollback", who, reason or "rolled back to the champion before"):
+        return _rollback(client, model_name)
+
+
+def rollback_to(
+    client: MlflowClient, model_name: str, version: str, *, who: str | None = None, reason: str = ""
+) -> AliasMove:
+    """Move `champion` back to `version`, any earlier champion; raise if it never was one."""
+    version = str(version)
+    earlier = set(champion_history(client, model_name)) | {
+        e.to_version for e in alias_history(client, model_name) if e.alias == CHAMPION and e.to_version
+    }
+    current = aliases(client, model_name).get(CHAMPION)
+    if version not in earlier or version == current:
+        listed = ", ".join(sorted(earlier - {current}, key=lambda v: int(v) if v.isdigit() else 0)) or "none"
+        raise ValueError(
+            f"{model_name} version {version} was never an earlier champion (earlier champions: {listed}); "
+            "to serve another version use `llmops promote`"
+        )
+    return promote(client, model_name, version, reason=reason or f"rolled back to v{version}", kind="rollback", who=who)
+
+
+def _rollback(client: MlflowClient, model_name: str) -> AliasMove:
     history = champion_history(client, model_name)
     current = aliases(client, model_name).get(CHAMPION)
     if current is not None and history and history[-1] != current:
@@ -94,13 +133,14 @@ def rollback(client: MlflowClient, model_name: str) -> AliasMove:
 
 def restore_aliases(client: MlflowClient, model_name: str, before: dict[str, str], history: list[str]) -> None:
     """Put `champion`, `previous` and `challenger` back exactly as they were (a release's undo)."""
-    now = aliases(client, model_name)
-    for alias in (CHAMPION, PREVIOUS, CHALLENGER):
-        if alias in before:
-            client.set_registered_model_alias(model_name, alias, before[alias])
-        elif alias in now:
-            client.delete_registered_model_alias(model_name, alias)
-    client.set_registered_model_tag(model_name, HISTORY_TAG, json.dumps(history))
+    with recording(client, model_name, "release-undo", None, "the release failed: its moves undone"):
+        now = aliases(client, model_name)
+        for alias in (CHAMPION, PREVIOUS, CHALLENGER):
+            if alias in before:
+                client.set_registered_model_alias(model_name, alias, before[alias])
+            elif alias in now:
+                client.delete_registered_model_alias(model_name, alias)
+        client.set_registered_model_tag(model_name, HISTORY_TAG, json.dumps(history))
 
 
 def current_champion(client: MlflowClient, model_name: str) -> str | None:
@@ -120,12 +160,18 @@ def record_gate_outcome(
         return None
     client.set_model_version_tag(model_name, str(version), GATE_TAG, "passed")
     if promote_now:
-        return promote(client, model_name, version, reason="; ".join(reasons))
+        return promote(client, model_name, version, reason="; ".join(reasons), kind="gate")
     return None
 
 
 def promote_by_hand(
-    client: MlflowClient, model_name: str, version: str, *, force: bool = False, reason: str | None = None
+    client: MlflowClient,
+    model_name: str,
+    version: str,
+    *,
+    force: bool = False,
+    reason: str | None = None,
+    who: str | None = None,
 ) -> AliasMove:
     """An operator's promotion: only a version whose gate passed, unless forced with a recorded reason."""
     gate = client.get_model_version(model_name, version).tags.get(GATE_TAG)
@@ -136,4 +182,4 @@ def promote_by_hand(
         )
     if force and not reason:
         raise PromotionRefused("--force needs --reason '...': the reason is recorded on the version")
-    return promote(client, model_name, version, reason=reason or "passed the gate", forced=force)
+    return promote(client, model_name, version, reason=reason or "passed the gate", forced=force, who=who)

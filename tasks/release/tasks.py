@@ -42,7 +42,15 @@ def move_champion(model_name: str, version: str) -> promotion.AliasMove:
     _txn().set(
         "champion", {"model": model_name, "aliases": before, "history": promotion.champion_history(mlflow, model_name)}
     )
-    return promotion.promote(mlflow, model_name, version, reason="passed the gate (released with its index)")
+    return promotion.promote(
+        mlflow, model_name, version, reason="passed the gate (released with its index)", kind="gate", who=_flow_actor()
+    )
+
+
+def _flow_actor() -> str:
+    from prefect.runtime import flow_run
+
+    return f"prefect flow run {flow_run.name}" if flow_run.name else promotion.default_actor()
 
 
 @move_champion.on_rollback

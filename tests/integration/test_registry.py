@@ -76,6 +76,56 @@ def test_promote_challenger_and_rollback_move_aliases(running_stack: Settings, t
         release.rollback(client, name)
 
 
+def test_every_alias_move_is_in_the_history_and_rollback_goes_to_any_earlier_champion(
+    running_stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = clients.mlflow_client(running_stack)
+    name = f"m-{uuid.uuid4().hex[:6]}"
+    v1, v2, v3, v4 = (_register(client, name, tmp_path, m) for m in ("a", "b", "c", "d"))
+    monkeypatch.setenv("LLMOPS_ACTOR", "alice")
+    release.record_gate_outcome(client, name, v1, passed=True, reasons=["beat the base"], promote_now=True)
+    release.promote(client, name, v2, reason="better on rouge_l")
+    release.mark_challenger(client, name, v3, ["rouge_l below the champion"])
+    release.promote(client, name, v3, reason="operator override", forced=True, who="bob")
+    release.restore_aliases(client, name, {"champion": v3, "previous": v2}, [v1, v2, v3])  # a release's undo
+    release.promote(client, name, v4, reason="fresh data")
+
+    with pytest.raises(ValueError, match=r"never an earlier champion \(earlier champions: 1, 2, 3\)"):
+        release.rollback_to(client, name, v4)  # the champion itself is no earlier point
+    move = release.rollback_to(client, name, v1, reason="v2-v4 answer badly on billing questions")
+    assert (move.champion, move.previous) == (v1, v4)
+
+    moves = [(e.kind, e.alias, e.from_version, e.to_version, e.who) for e in release.alias_history(client, name)]
+    assert moves == [
+        ("gate", "champion", None, v1, "alice"),
+        ("promote", "champion", v1, v2, "alice"),
+        ("promote", "previous", None, v1, "alice"),
+        ("gate", "challenger", None, v3, "alice"),
+        ("promote", "challenger", v3, None, "bob"),
+        ("promote", "champion", v2, v3, "bob"),
+        ("promote", "previous", v1, v2, "bob"),
+        ("promote", "champion", v3, v4, "alice"),
+        ("promote", "previous", v2, v3, "alice"),
+        ("rollback", "champion", v4, v1, "alice"),
+        ("rollback", "previous", v3, v4, "alice"),
+    ]  # the undo restored what was there already: no move, nothing recorded
+    events = release.alias_history(client, name)
+    assert events[-1].why == "v2-v4 answer badly on billing questions" and events[3].why.startswith("failed the gate")
+    assert all(a.at <= b.at for a, b in zip(events, events[1:], strict=False))
+
+    from typer.testing import CliRunner
+
+    from llmops.cli import app
+
+    shown = CliRunner().invoke(app, ["history", name])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.strip().splitlines()
+    assert len(lines) == len(moves) and "rollback" in lines[-1] and f"{v3} -> {v4}" in lines[-1]
+    back = CliRunner().invoke(app, ["rollback", name, "--to", v2])
+    assert back.exit_code == 0 and f"champion -> {v2}" in back.output
+    assert tracking.aliases(client, name)["champion"] == v2
+
+
 def test_metrics_are_batched_and_datasets_recorded_with_their_lakefs_source(running_stack: Settings) -> None:
     client = clients.mlflow_client(running_stack)
     run_id = register.start_finetune_run(client, "registry-test", {}, _lineage())
