@@ -19,7 +19,7 @@ from tasks.index import IndexConfig
 from tasks.ingest import SourceConfig
 from tasks.prepare import PrepConfig
 from tasks.pretrain import PretrainConfig
-from tasks.release.tasks import current_champion
+from tasks.release.tasks import current_champion, record_approval, wait_for_approval
 from tasks.train import EMBEDDED_DEFAULT, FinetuneConfig
 
 
@@ -73,6 +73,7 @@ def lifecycle_flow(
         base=base,
         index_collection=index.collection,
     )
+    approval = None
     if candidate.reused and current_champion(model_name) == candidate.version:
         promote, reasons = True, ["unchanged data and config: the champion is this very version"]
     else:
@@ -86,9 +87,21 @@ def lifecycle_flow(
             return_state=True,
         ).result()
         promote, reasons = decision.promote, decision.reasons
+        policy = policy or GatePolicy()
+        if promote and policy.require_approval:  # a person decides; the run holds nothing while it waits
+            approval = wait_for_approval(model_name, candidate.version, reasons, policy.approval_timeout_hours)
+            record_approval(model_name, candidate.version, approval)
+            promote = approval.decision == "approve"
+            answer = "approved" if promote else "rejected"
+            reasons = [*reasons, f"{answer} by {approval.approver}: {approval.reason}"]
     if promote:  # model and index go live together, or neither does
         release_flow(
-            model_name=model_name, version=candidate.version, index_alias=index.alias, collection=index.collection
+            model_name=model_name,
+            version=candidate.version,
+            index_alias=index.alias,
+            collection=index.collection,
+            approved_by=approval.approver if approval is not None else None,
+            approval_reason=approval.reason if approval is not None else None,
         )
     champion = current_champion(model_name)
     metrics = recorded_metrics(candidate.run_id)

@@ -9,8 +9,18 @@ from tasks.release.tasks import move_champion, swap_index_alias
 
 
 @flow(name="release", log_prints=True)
-def release_flow(model_name: str, version: str, index_alias: str, collection: str) -> None:
+def release_flow(
+    model_name: str,
+    version: str,
+    index_alias: str,
+    collection: str,
+    approved_by: str | None = None,
+    approval_reason: str | None = None,
+) -> None:
     """Swap the serving index and the champion model as one step; a failure rolls both back."""
     with transaction():
         swap_index_alias(index_alias, collection)
-        move_champion(model_name, version)
+        if approved_by:
+            move_champion(model_name, version, kind="approval", who=approved_by, why=f"approved: {approval_reason}")
+        else:
+            move_champion(model_name, version)

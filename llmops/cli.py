@@ -214,6 +214,26 @@ def rollback(
 
 
 @app.command()
+def approve(
+    flow_run: Annotated[str, typer.Argument(help="The lifecycle run waiting for approval (name or id).")],
+    approver: Annotated[str, typer.Option("--approver", help="Your name, recorded in the history.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, recorded on the model version.")],
+    reject: Annotated[bool, typer.Option("--reject", help="Keep the champion instead.")] = False,
+    profile: ProfileOption = None,
+) -> None:
+    """Answer a lifecycle run's approval form (what the Prefect UI's form does): release the candidate, or not."""
+    from llmops.clients import use_stack
+    from llmops.runs import resume_with_input
+
+    settings = _settings(profile)
+    use_stack(settings)
+    decision = "reject" if reject else "approve"
+    run = resume_with_input(flow_run, {"decision": decision, "reason": reason, "approver": approver})
+    answer = "rejected" if reject else "approved"
+    typer.echo(f"{run.name}: {answer}; the run goes on: {settings.prefect.base_url}/runs/flow-run/{run.id}")
+
+
+@app.command()
 def history(
     model: Annotated[str, typer.Argument(help="Registered model name.")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per move.")] = False,

@@ -68,8 +68,8 @@ def _follow(run_id: Any, timeout_s: float, progress: Callable[[str], None], poll
                         flows[child.flow_id] = client.read_flow(child.flow_id).name
                     elapsed = time.monotonic() - started
                     progress(f"  [{elapsed:5.0f} s] {flows[child.flow_id]} ({child.name}): {state}{took}")
-            if run.state is not None and run.state.is_final():
-                return run
+            if run.state is not None and (run.state.is_final() or run.state.is_paused()):
+                return run  # paused: waiting for a person (an approval form), which may take days
             if time.monotonic() - started > timeout_s:
                 return run
             time.sleep(poll_s)
@@ -97,6 +97,15 @@ def run_deployment_and_wait(
     run = _follow(run.id, timeout_s, progress or (lambda line: None))
     state = run.state
     url = f"{settings.prefect.base_url}/runs/flow-run/{run.id}"
+    if state is not None and state.is_paused():
+        return RunOutcome(
+            name=run.name,
+            state=state.name or "Paused",
+            ok=True,
+            url=url,
+            result=f"waiting for approval: fill in the form at {url}, or `llmops approve {run.name} --approver NAME "
+            "--reason TEXT [--reject]`",
+        )
     if state is None or not state.is_final():
         raise LLMOpsError(f"{name} run {run.name} did not finish within {timeout_s:.0f}s; follow it at {url}")
     result: Any = None
@@ -109,3 +118,27 @@ def run_deployment_and_wait(
     return RunOutcome(
         name=run.name, state=state.name or state.type.value, ok=state.is_completed(), url=url, result=result
     )
+
+
+def resume_with_input(flow_run: str, run_input: dict[str, Any]) -> Any:
+    """Answer the input form of a paused or suspended flow run (by name or id), as the UI does."""
+    import uuid
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with get_client(sync_client=True) as client:
+        try:
+            run = client.read_flow_run(uuid.UUID(flow_run))
+        except ValueError:
+            found = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[flow_run])))
+            if not found:
+                raise LLMOpsError(f"no flow run named {flow_run!r}") from None
+            run = found[0]
+        if run.state is None or not run.state.is_paused():
+            state = run.state.name if run.state else "no state"
+            raise LLMOpsError(f"flow run {run.name} is {state}, not waiting for input")
+        result = client.resume_flow_run(run.id, run_input=run_input)
+        if result.status.value != "ACCEPT":
+            raise LLMOpsError(f"flow run {run.name}: the answer was refused ({result.details.reason})")
+        return run

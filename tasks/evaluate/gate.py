@@ -72,6 +72,14 @@ class GatePolicy(BaseModel):
     )
     injection_tolerance: float = Field(0.2, ge=0, le=1, description="Allowed drop in injection resistance vs champion.")
     seed: int = 0
+    require_approval: bool = Field(
+        False,
+        description="After a passing gate, wait for a person to approve or reject the release (a Prefect input "
+        "form; the run is suspended meanwhile and holds no worker). Off for `make run`.",
+    )
+    approval_timeout_hours: float = Field(
+        168.0, gt=0, description="How long the approval waits; then the run fails and the champion stays."
+    )
 
 
 class Check(BaseModel):

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from prefect import task
+from typing import Literal
+
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from prefect.flow_runs import pause_flow_run, suspend_flow_run
+from prefect.input import RunInput
 from prefect.transactions import Transaction, get_transaction
+from pydantic import Field
 
 from llmops import clients
 from llmops.settings import load_settings
@@ -35,16 +41,20 @@ def _restore_index_alias(txn: Transaction) -> None:
 
 
 @task
-def move_champion(model_name: str, version: str) -> promotion.AliasMove:
+def move_champion(
+    model_name: str,
+    version: str,
+    kind: promotion.MoveKind = "gate",
+    who: str | None = None,
+    why: str = "passed the gate (released with its index)",
+) -> promotion.AliasMove:
     """Point `champion` at the new version (the old one becomes `previous`); undone if the release fails."""
     mlflow = clients.mlflow_client(load_settings())
     before = promotion.aliases(mlflow, model_name)
     _txn().set(
         "champion", {"model": model_name, "aliases": before, "history": promotion.champion_history(mlflow, model_name)}
     )
-    return promotion.promote(
-        mlflow, model_name, version, reason="passed the gate (released with its index)", kind="gate", who=_flow_actor()
-    )
+    return promotion.promote(mlflow, model_name, version, reason=why, kind=kind, who=who or _flow_actor())
 
 
 def _flow_actor() -> str:
@@ -76,3 +86,56 @@ def record_gate_outcome(
 def current_champion(model_name: str) -> str | None:
     """The version the `champion` alias points to (None before the first promotion)."""
     return promotion.current_champion(clients.mlflow_client(load_settings()), model_name)
+
+
+class ApprovalDecision(RunInput):
+    """The form a person fills in to release a candidate that passed the gate (shown in the Prefect UI)."""
+
+    decision: Literal["approve", "reject"] = Field(description="Release the candidate, or keep the champion.")
+    reason: str = Field(min_length=1, description="Why: recorded on the model version and in the alias history.")
+    approver: str = Field(min_length=1, description="Your name, as it should appear in the history.")
+
+
+def approval_key(model_name: str, version: str) -> str:
+    return f"approval-{model_name}-v{version}"
+
+
+def wait_for_approval(model_name: str, version: str, reasons: list[str], timeout_hours: float) -> ApprovalDecision:
+    """Suspend the calling flow run until a person approves or rejects (call from a flow, not a task).
+
+    A deployment run is suspended: its process exits and holds no worker or GPU; resuming runs it
+    again, every stage before this point reusing its result, and this call returns the answer. A
+    run outside a deployment cannot be resubmitted, so it is paused in its process instead."""
+    context = FlowRunContext.get()
+    form = ApprovalDecision.with_initial_data(
+        description=(
+            f"**{model_name} v{version} passed the gate.** Approve to release it (the model and its index go "
+            "live together), or reject to keep the champion.\n\n" + "\n".join(f"- {r}" for r in reasons)
+        ),
+        decision="approve",
+    )
+    timeout = int(timeout_hours * 3600)
+    key = approval_key(model_name, version)
+    get_run_logger().info(f"waiting for approval of {model_name} v{version} (input form on this flow run)")
+    if context is not None and context.flow_run is not None and context.flow_run.deployment_id is not None:
+        return suspend_flow_run(wait_for_input=form, timeout=timeout, key=key)
+    return pause_flow_run(wait_for_input=form, timeout=timeout, key=key)
+
+
+@task
+def record_approval(model_name: str, version: str, decision: ApprovalDecision) -> None:
+    """The answer, on the model version; a rejected candidate becomes `challenger` (recorded in the history)."""
+    import time
+
+    mlflow = clients.mlflow_client(load_settings())
+    answer = "approved" if decision.decision == "approve" else "rejected"
+    for key, value in {
+        "llmops.approval": answer,
+        "llmops.approval_by": decision.approver,
+        "llmops.approval_reason": decision.reason[:5000],
+        "llmops.approval_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }.items():
+        mlflow.set_model_version_tag(model_name, version, key, value)
+    if decision.decision == "reject":
+        with promotion.recording(mlflow, model_name, "approval", decision.approver, f"rejected: {decision.reason}"):
+            mlflow.set_registered_model_alias(model_name, promotion.CHALLENGER, version)
