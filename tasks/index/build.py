@@ -41,6 +41,11 @@ class IndexConfig(BaseModel):
     chunk_size: int = Field(800, ge=100, le=8000, description="Characters per chunk.")
     chunk_overlap: int = Field(100, ge=0, le=2000, description="Characters shared by consecutive chunks.")
     embed_batch_size: int = Field(64, ge=1, le=4096)
+    embedding_cache: bool = Field(
+        True,
+        description="Reuse the vectors of chunks embedded before (same text, same model): a rebuild after a "
+        "small change embeds only the new or changed chunks.",
+    )
     insert_batch_size: int = Field(2000, ge=1, le=50_000)
     index_type: Literal["HNSW", "FLAT", "IVF_FLAT", "AUTOINDEX"] = "HNSW"
     metric: Literal["COSINE", "IP", "L2"] = "COSINE"
