@@ -29,7 +29,7 @@ import httpx
 from infra import processes
 from llmops import clients, prefect_api
 from llmops.errors import PortInUseError, ServiceStartError, StackError
-from llmops.settings import Settings, credentials_path, serve_key_path
+from llmops.settings import Settings, credentials_path, load_serve_settings, serve_key_path
 
 WORKER = "worker"
 MLFLOW_AUTH_CONFIG = "basic_auth.ini"
@@ -131,6 +131,7 @@ def base_env(settings: Settings) -> dict[str, str]:
             "LLMOPS_MLFLOW_PORT": str(settings.mlflow.port),
             "LLMOPS_LAKEFS_PORT": str(settings.lakefs.port),
             "LLMOPS_MILVUS_PORT": str(settings.milvus.port),
+            "LLMOPS_SERVE_PORT": str(load_serve_settings().port),
             "LLMOPS_PREFECT_WORK_POOL": settings.prefect.work_pool,
             "PREFECT_HOME": str(settings.storage.service_dir("prefect")),
             "PYTHONUNBUFFERED": "1",
@@ -295,6 +296,21 @@ def services(settings: Settings) -> list[Service]:
                 ],
                 health=_worker_ok(settings),
                 needs="prefect",
+            )
+        )
+    serve = load_serve_settings()
+    if serve.managed and settings.mlflow.managed and settings.milvus.managed:
+        out.append(
+            Service(
+                name="serve",
+                title="Serving endpoint (OpenAI API)",
+                url=serve.api_url,
+                port=serve.port,
+                port_setting="LLMOPS_SERVE_PORT",
+                # the champion is loaded on the first request (a 503 until a lifecycle has promoted one)
+                command=[sys.executable, "-m", "llmops.cli", "serve", "--host", serve.host, "--port", str(serve.port)],
+                health=_http_ok(f"{serve.base_url}/health"),
+                needs="mlflow",
             )
         )
     return out

@@ -343,6 +343,7 @@ class ServeSettings(BaseSettings):
 
     model_config = _config("LLMOPS_SERVE_")
 
+    managed: bool = Field(True, description="`llmops up` starts the endpoint with the rest of the local stack.")
     host: str = Field(LOOPBACK, description="Bind address of `llmops serve`.")
     port: int = Field(8080, ge=1, le=65535)
     url: AnyHttpUrl | None = Field(None, description="Base URL clients reach it at (…/v1 is added); default host:port.")

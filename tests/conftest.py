@@ -28,6 +28,7 @@ def isolated_env(state_dir: Path) -> dict[str, str]:
         "LLMOPS_MLFLOW_PORT": str(free_port()),
         "LLMOPS_LAKEFS_PORT": str(free_port()),
         "LLMOPS_MILVUS_PORT": str(free_port()),
+        "LLMOPS_SERVE_PORT": str(free_port()),
         "LLMOPS_PREFECT_WORK_POOL": "llmops-test",
     }
 

@@ -93,6 +93,22 @@ def test_lakefs_needs_its_credentials(running_stack: Settings) -> None:
     assert httpx.get(f"{api}/repositories", auth=good).status_code == 200
 
 
+def test_the_serving_endpoint_started_by_up_needs_its_key(running_stack: Settings) -> None:
+    from llmops.settings import load_serve_settings
+
+    serve = load_serve_settings()
+    assert serve.api_key is not None and serve.api_key.get_secret_value().startswith("sk-llmops-")
+    body = {"model": serve.model, "messages": [{"role": "user", "content": "hello"}]}
+    assert httpx.get(f"{serve.api_url}/models").status_code == 401
+    assert httpx.post(f"{serve.api_url}/chat/completions", json=body).status_code == 401
+    wrong = {"Authorization": "Bearer sk-llmops-wrong"}
+    refused = httpx.post(f"{serve.api_url}/chat/completions", json=body, headers=wrong)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+    good = {"Authorization": f"Bearer {serve.api_key.get_secret_value()}"}
+    assert httpx.get(f"{serve.api_url}/models", headers=good).status_code == 200
+    assert httpx.get(f"{serve.base_url}/health").json()["status"] == "ok"
+
+
 def test_the_state_directory_is_the_owners_only(running_stack: Settings) -> None:
     root = running_stack.storage.state_dir
     seen = 0
