@@ -9,7 +9,7 @@ from tasks.prepare import DatasetRef, PrepConfig
 from tasks.prepare.tasks import prepare_dataset_version
 
 
-@flow(name="prepare", log_prints=True)
+@flow(name="prepare", log_prints=True, persist_result=True)
 def prepare_flow(raw: RawRef, prep_config: PrepConfig | None = None) -> DatasetRef:
     """Prepare a raw commit and publish the dataset version on lakeFS main (tagged)."""
     return prepare_dataset_version(raw, prep_config or PrepConfig())

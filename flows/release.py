@@ -8,7 +8,7 @@ from prefect.transactions import transaction
 from tasks.release.tasks import move_champion, swap_index_alias
 
 
-@flow(name="release", log_prints=True)
+@flow(name="release", log_prints=True, persist_result=True)
 def release_flow(
     model_name: str,
     version: str,

@@ -16,7 +16,7 @@ class SmokeReport(BaseModel):
     milvus_hit_id: int
 
 
-@flow(name="smoke", log_prints=True)
+@flow(name="smoke", log_prints=True, persist_result=True)
 def smoke_flow() -> SmokeReport:
     """Log an MLflow metric and search Milvus, recorded as a Prefect flow run."""
     settings = load_settings()

@@ -38,6 +38,11 @@ def print_urls(settings: Settings) -> None:
     typer.echo(f"MLflow UI:   {settings.mlflow.base_url}")
     typer.echo(f"lakeFS API:  {settings.lakefs.api_url}")
     typer.echo(f"Milvus:      {settings.milvus.base_url}")
+    from llmops.settings import load_serve_settings
+
+    serve = load_serve_settings()
+    if serve.managed:
+        typer.echo(f"OpenAI API:  {serve.api_url} (model {serve.model}; `llmops ask QUESTION`)")
 
 
 @app.command()
@@ -130,15 +135,37 @@ def run(
         str | None,
         typer.Option("--param-profile", help="Parameters from deployments/profiles/NAME.yaml (--param wins)."),
     ] = None,
+    raw: Annotated[
+        str | None, typer.Option("--raw", help="The `raw` parameter by its ingest commit (what `run ingest` printed).")
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset", help="The `dataset` parameter by its commit or data-... tag (what `run prepare` printed)."
+        ),
+    ] = None,
     profile: ProfileOption = None,
 ) -> None:
-    """Start a deployment through the worker, follow it to the end, print its outcome and links."""
-    from llmops.clients import use_stack
+    """Start a deployment through the worker, follow it to the end, print its outcome and links.
+
+    Each stage prints the reference the next one takes: `llmops run ingest` a raw commit for
+    `llmops run prepare --raw COMMIT`, which prints a dataset for `--dataset COMMIT` of index, train
+    and pretrain."""
+    from llmops.clients import lakefs_client, use_stack
     from llmops.runs import run_deployment_and_wait
 
     settings = _settings(profile)
     use_stack(settings)
     parameters = _with_profile(param_profile, _parse_params(param or []))
+    if raw is not None:
+        from tasks.ingest import raw_ref_at
+
+        parameters["raw"] = raw_ref_at(lakefs_client(settings), settings.lakefs.repository, raw).model_dump(mode="json")
+    if dataset is not None:
+        from tasks.prepare import dataset_ref_at
+
+        found = dataset_ref_at(lakefs_client(settings), settings.lakefs.repository, dataset)
+        parameters["dataset"] = found.model_dump(mode="json")
     outcome = run_deployment_and_wait(settings, deployment, parameters, timeout, progress=typer.echo)
     typer.echo(outcome.summary())
     if not outcome.ok:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,24 +42,50 @@ class RunOutcome:
             lines += [f"  - {r}" for r in self.result.get("reasons", [])]
         elif isinstance(self.result, dict):
             lines += [f"  {k}: {v}" for k, v in self.result.items()]
+            lines += _next_step(self.result)
         elif self.result is not None:
             lines.append(f"  {self.result}")
         return "\n".join(lines)
 
 
+_ENGINE_CHATTER = re.compile(
+    r"^(Finished in state|Created (task|subflow) run|Beginning (subflow )?run|Executing |Running on|View at |"
+    r"Submitting|Opening process|Completed submission|Downloading flow code|Process \d+ exited)"
+)
+
+
+def _next_step(result: dict[str, Any]) -> list[str]:
+    """The command that chains the next stage on this result (a raw commit, a dataset)."""
+    if {"content_sha256", "prefix", "commit"} <= result.keys():
+        return [f"  next: llmops run prepare --raw {result['commit']}"]
+    if {"raw_commit", "train", "tag"} <= result.keys():
+        return [f"  next: llmops run index --dataset {result['tag']}  (or train, pretrain)"]
+    return []
+
+
 def _follow(run_id: Any, timeout_s: float, progress: Callable[[str], None], poll_s: float = 3.0) -> Any:
-    """Wait for the flow run to end, reporting each stage (sub-flow run) as it starts and ends."""
+    """Wait for the flow run to end, reporting each stage (sub-flow run) as it starts and ends, and the
+    runs' own log lines (steps, loss, tokens/s, ETA) as they arrive."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+        LogFilterLevel,
+    )
+    from prefect.client.schemas.sorting import LogSort
 
     stages = FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run_id]))
     seen: dict[Any, str] = {}
     flows: dict[Any, str] = {}  # flow id -> flow name: a stage is known by its flow, a run by its made-up name
+    shown_logs: set[Any] = set()
     started = time.monotonic()
     with get_client(sync_client=True) as client:
         while True:
             run = client.read_flow_run(run_id)
-            for child in sorted(client.read_flow_runs(flow_run_filter=stages), key=lambda r: r.expected_start_time):
+            children = sorted(client.read_flow_runs(flow_run_filter=stages), key=lambda r: r.expected_start_time)
+            for child in children:
                 state = child.state.name if child.state else "Pending"
                 if seen.get(child.id) != state:
                     seen[child.id] = state
@@ -68,11 +95,47 @@ def _follow(run_id: Any, timeout_s: float, progress: Callable[[str], None], poll
                         flows[child.flow_id] = client.read_flow(child.flow_id).name
                     elapsed = time.monotonic() - started
                     progress(f"  [{elapsed:5.0f} s] {flows[child.flow_id]} ({child.name}): {state}{took}")
+            logs = client.read_logs(
+                LogFilter(
+                    flow_run_id=LogFilterFlowRunId(any_=[run_id, *(c.id for c in children)]),
+                    level=LogFilterLevel(ge_=20),
+                ),
+                sort=LogSort.TIMESTAMP_ASC,
+                offset=len(shown_logs),
+                limit=200,
+            )
+            for entry in logs:
+                if entry.id in shown_logs:
+                    continue
+                shown_logs.add(entry.id)
+                message = entry.message.strip()
+                if message and not _ENGINE_CHATTER.match(message):
+                    progress(f"      {message.splitlines()[0][:300]}")
             if run.state is not None and (run.state.is_final() or run.state.is_paused()):
                 return run  # paused: waiting for a person (an approval form), which may take days
             if time.monotonic() - started > timeout_s:
                 return run
             time.sleep(poll_s)
+
+
+def failure_report(run: Any) -> str:
+    """Which stage failed, with what message, and what to do: for a run that did not complete."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    with get_client(sync_client=True) as client:
+        children = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id]))
+        )
+        failed = [c for c in children if c.state is not None and (c.state.is_failed() or c.state.is_crashed())]
+        stage = client.read_flow(failed[0].flow_id).name if failed else None
+        message = (failed[0].state.message if failed else None) or (run.state.message if run.state else "") or ""
+    where = f"stage {stage!r}" if stage else "the run"
+    return (
+        f"{where} failed: {message.strip() or 'no message recorded'}\n"
+        "  What to do: fix what the message names (the input, a parameter or a setting) and run the same command "
+        "again; the stages that completed are reused, not redone."
+    )
 
 
 def run_deployment_and_wait(
@@ -115,6 +178,8 @@ def run_deployment_and_wait(
             result = value.model_dump() if hasattr(value, "model_dump") else value
         except Exception as exc:
             result = f"(result not available: {type(exc).__name__})"
+    else:
+        result = failure_report(run)
     return RunOutcome(
         name=run.name, state=state.name or state.type.value, ok=state.is_completed(), url=url, result=result
     )

@@ -26,6 +26,7 @@ from lakefs.client import Client
 from lakefs.exceptions import NotFoundException
 from pydantic import BaseModel
 
+from llmops.errors import LLMOpsError
 from tasks.ingest.records import ContentIds, Record, SourceIssue
 from tasks.ingest.sources import SourceConfig, SourceManifest, mark_run_output, read_batches
 from tasks.services import lakefs as versioning
@@ -200,3 +201,27 @@ def new_workdir() -> tempfile.TemporaryDirectory[str]:
     workdir = tempfile.TemporaryDirectory(prefix="llmops-data-")
     mark_run_output(Path(workdir.name))
     return workdir
+
+
+def raw_ref_at(client: Client, repository: str, ref: str) -> RawRef:
+    """The RawRef of an ingest commit (an id, a prefix of one, or a tag): what `llmops run prepare --raw` takes."""
+    try:
+        commit = lakefs.Reference(repository, ref, client=client).get_commit()
+    except NotFoundException:
+        raise LLMOpsError(f"no commit {ref!r} in repository {repository!r}; `llmops run ingest` prints one") from None
+    meta = commit.metadata or {}
+    if meta.get("llmops.stage") != "ingest":
+        raise LLMOpsError(
+            f"commit {commit.id[:12]} of {repository!r} is not an ingest commit (stage {meta.get('llmops.stage')!r}); "
+            "give the commit `llmops run ingest` printed"
+        )
+    sha = meta["llmops.content_sha256"]
+    return RawRef(
+        repository=repository,
+        commit=commit.id,
+        prefix=f"raw/{sha[:16]}/",
+        records=int(meta["llmops.records"]),
+        issues=int(meta["llmops.issues"]),
+        content_sha256=sha,
+        reused=True,
+    )

@@ -23,7 +23,15 @@ Other stages use what this file exports.
 
 from tasks.prepare.errors import DataError, OutputError
 from tasks.prepare.pipeline import PrepConfig, prepare_dataset
-from tasks.prepare.publish import DataPolicyError, DatasetRef, dataset_tag, find_dataset, prepare_commit, read_split
+from tasks.prepare.publish import (
+    DataPolicyError,
+    DatasetRef,
+    dataset_ref_at,
+    dataset_tag,
+    find_dataset,
+    prepare_commit,
+    read_split,
+)
 from tasks.prepare.redact import redact_text
 from tasks.prepare.report import PrepReport
 
@@ -31,6 +39,7 @@ __all__ = [
     "DataError",
     "DataPolicyError",
     "DatasetRef",
+    "dataset_ref_at",
     "OutputError",
     "PrepConfig",
     "PrepReport",

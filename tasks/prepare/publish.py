@@ -19,6 +19,7 @@ import pandas as pd
 from lakefs.client import Client
 from pydantic import BaseModel
 
+from llmops.errors import LLMOpsError
 from tasks.ingest import RAW_RECORDS, RawRef, read_raw_batches, tag_commit
 from tasks.prepare.pipeline import PrepConfig, prepare_dataset
 from tasks.prepare.report import PrepReport
@@ -66,6 +67,21 @@ def find_dataset(client: Client, raw: RawRef, config: PrepConfig) -> DatasetRef 
     commit = tag_commit(client, raw.repository, dataset_tag(raw.commit, config))
     if commit is None:
         return None
+    return DatasetRef.model_validate({**json.loads(commit.metadata["llmops.dataset_ref"]), "commit": commit.id})
+
+
+def dataset_ref_at(client: Client, repository: str, ref: str) -> DatasetRef:
+    """The DatasetRef of a prepared dataset (its commit id or a prefix, or its `data-...` tag): the short
+    form `llmops run train --dataset` and the other stages take."""
+    try:
+        commit = lakefs.Reference(repository, ref, client=client).get_commit()
+    except lakefs.exceptions.NotFoundException:
+        raise LLMOpsError(f"no commit {ref!r} in repository {repository!r}; `llmops run prepare` prints one") from None
+    if "llmops.dataset_ref" not in (commit.metadata or {}):
+        raise LLMOpsError(
+            f"commit {commit.id[:12]} of {repository!r} is not a prepared dataset; give the commit or tag "
+            "`llmops run prepare` printed"
+        )
     return DatasetRef.model_validate({**json.loads(commit.metadata["llmops.dataset_ref"]), "commit": commit.id})
 
 

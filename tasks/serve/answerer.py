@@ -111,6 +111,17 @@ class Answerer:
             for q, a, hits, context in zip(questions, answers, found, contexts, strict=True)
         ]
 
+    def complete(self, question: str, context: str, max_new_tokens: int | None = None) -> str:
+        """The answer to one question, given its passages (`retrieve`)."""
+        return generate(
+            self.model,
+            self.tokenizer,
+            [question],
+            max_new_tokens=max_new_tokens or self.max_new_tokens,
+            template=self.template,
+            contexts=[context],
+        )[0].strip()
+
     def stream(self, question: str, context: str, max_new_tokens: int | None = None) -> Iterator[str]:
         """The answer to one question, given its passages (`retrieve`), piece by piece."""
         return generate_stream(

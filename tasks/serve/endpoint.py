@@ -252,7 +252,7 @@ def create_app(
         if cached is None:
             with generating:
                 found, contexts = answerer.retrieve([question], body.top_k)
-                answer = "".join(answerer.stream(question, contexts[0], max_tokens)).strip()
+                answer = answerer.complete(question, contexts[0], max_tokens)
             result = answerer.result(question, answer, found[0], contexts[0], 1000 * (time.perf_counter() - t0))
             cached = _entry(answerer, question, contexts[0], result)
             cache.set(key, cached)

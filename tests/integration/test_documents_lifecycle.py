@@ -261,3 +261,34 @@ def test_a_release_waits_for_approval_and_a_rejection_keeps_the_champion(running
     approvals = [(m["alias"], m["from_version"], m["to_version"], m["who"]) for m in moves if m["kind"] == "approval"]
     assert ("challenger", None, candidate, "carol") in approvals
     assert ("champion", champion_before, candidate, "dave") in approvals
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "llmops.cli", *args], env=dict(os.environ), capture_output=True, text=True, timeout=900
+    )
+
+
+def test_stage_runs_chain_through_the_references_they_print(running_stack: Settings) -> None:
+    """`llmops run ingest` prints the raw commit, `run prepare --raw` takes it and prints the dataset, and so on."""
+    ingested = _cli("run", "ingest", *_param("sources", [str(DOCS)]))
+    assert ingested.returncode == 0, ingested.stdout[-3000:] + ingested.stderr[-3000:]
+    assert "result not available" not in ingested.stdout
+    hint = next(line for line in ingested.stdout.splitlines() if "next: llmops run prepare --raw " in line)
+    raw_commit = hint.split("--raw ")[1].strip()
+
+    prepared = _cli("run", "prepare", "--raw", raw_commit, *_param("prep_config", {"eval_fraction": 0.3}))
+    assert prepared.returncode == 0, prepared.stdout[-3000:] + prepared.stderr[-3000:]
+    assert f"raw_commit: {raw_commit}" in prepared.stdout
+    tag = next(line for line in prepared.stdout.splitlines() if "next: llmops run index --dataset " in line)
+    assert tag.split("--dataset ")[1].split()[0].startswith("data-")
+
+    # a reference of the wrong kind is refused before anything starts, saying what to give instead
+    refused = _cli("run", "ingest", "--raw", "main")
+    assert refused.returncode != 0 and "not an ingest commit" in (refused.stdout + refused.stderr)
+
+    # a failed run says which stage failed, why, and what to do, and exits non-zero
+    failed = _cli("run", "ingest", *_param("sources", ["/nonexistent/llmops-docs"]))
+    assert failed.returncode == 1, failed.stdout[-3000:]
+    assert "failed: " in failed.stdout and "What to do:" in failed.stdout, failed.stdout[-3000:]
+    assert "/nonexistent/llmops-docs" in failed.stdout, failed.stdout[-3000:]
