@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,7 @@ def pretrain_and_register(
     state_dir: Path,
     flow_run: dict[str, str],
     log: Any = print,
+    progress: Callable[[float, float, str], None] | None = None,
     stop_after_steps: int | None = None,
 ) -> BaseModelRef:
     """Pretrain the base model on the dataset's corpus (resuming a crashed run) and register it."""
@@ -166,10 +167,10 @@ def pretrain_and_register(
         step = int(metrics.get("step", 0))
         buffer.add({k: float(v) for k, v in metrics.items() if k != "step"}, step)
         if "loss" in metrics:
-            log(
-                f"pretrain step {step}/{config.max_steps}: loss {metrics['loss']:.3f}, "
-                f"{metrics['tokens_per_s']:,.0f} tokens/s, eta {metrics['eta_s']:.0f}s"
-            )
+            line = f"pretrain step {step}/{config.max_steps}: loss {metrics['loss']:.3f}"
+            log(f"{line}, {metrics['tokens_per_s']:,.0f} tokens/s, eta {metrics['eta_s']:.0f}s")
+            if progress is not None:
+                progress(step, config.max_steps, line)
         if "heldout_perplexity" in metrics:
             copy = metrics.get("heldout_copy_accuracy")
             log(

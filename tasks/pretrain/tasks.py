@@ -10,7 +10,7 @@ from llmops.settings import load_settings
 from tasks.prepare import DatasetRef
 from tasks.pretrain.config import PretrainConfig
 from tasks.pretrain.run import BaseModelRef, pretrain_and_register
-from tasks.shared.tasks import flow_run_metadata, transient_only
+from tasks.shared.tasks import ProgressArtifact, flow_run_metadata, transient_only
 
 
 @task(retries=1, retry_delay_seconds=10, retry_condition_fn=transient_only)
@@ -18,6 +18,7 @@ def pretrain_base(dataset: DatasetRef, config: PretrainConfig) -> BaseModelRef:
     """Pretrain the base model on the dataset's corpus, or reuse the one trained on the same corpus and recipe."""
     settings = load_settings()
     mlflow = clients.mlflow_client(settings)
+    progress = ProgressArtifact("pretrain-progress", "Pretraining the base model")
     base = pretrain_and_register(
         clients.lakefs_client(settings),
         mlflow,
@@ -26,7 +27,9 @@ def pretrain_base(dataset: DatasetRef, config: PretrainConfig) -> BaseModelRef:
         state_dir=settings.storage.state_dir,
         flow_run=flow_run_metadata(),
         log=get_run_logger().info,
+        progress=progress.update,
     )
+    progress.update(1, 1, "done")
     run = mlflow.get_run(base.run_id)
     create_link_artifact(
         key="pretrain-run",

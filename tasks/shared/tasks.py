@@ -49,3 +49,25 @@ def commit_url(settings: Settings, repository: str, commit: str) -> str:
     if settings.lakefs.managed:
         return f"{settings.lakefs.api_url}/repositories/{repository}/commits/{commit}"
     return f"{settings.lakefs.base_url}/repositories/{repository}/commits/{commit}"
+
+
+class ProgressArtifact:
+    """A Prefect progress artifact for a long task (shown on the run's page), updated at most every `every_s`."""
+
+    def __init__(self, key: str, description: str, every_s: float = 5.0) -> None:
+        from prefect.artifacts import create_progress_artifact
+
+        self.description, self.every_s, self._last = description, every_s, 0.0
+        self.id = create_progress_artifact(progress=0.0, key=key, description=description)
+
+    def update(self, done: float, total: float, note: str = "") -> None:
+        import time
+
+        from prefect.artifacts import update_progress_artifact
+
+        now = time.monotonic()
+        if total <= 0 or (done < total and now - self._last < self.every_s):
+            return
+        self._last = now
+        text = f"{self.description}: {note}" if note else self.description
+        update_progress_artifact(self.id, progress=min(100.0, 100.0 * done / total), description=text)

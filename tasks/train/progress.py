@@ -93,6 +93,7 @@ class Progress:
         if self.grad_norm is not None:
             metrics["grad_norm"] = float(self.grad_norm)
         eta_s = (self.schedule.total_steps - step) * elapsed / max(steps, 1)
+        metrics["total_steps"], metrics["eta_s"] = self.schedule.total_steps, eta_s
         log.info(
             "step %d/%d | loss %.4f | lr %.2e | %.0f tokens/s | %.0f MB | eta %s",
             step,

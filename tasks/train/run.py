@@ -96,6 +96,7 @@ def finetune_and_register(
     canary_seed: int = 0,
     processes: int = 1,
     log: Any = print,
+    progress: Callable[[float, float, str], None] | None = None,
 ) -> Candidate:
     """Train a LoRA adapter on the dataset's train split, with retrieved context, and register it.
 
@@ -162,9 +163,14 @@ def finetune_and_register(
 
     def on_metrics(metrics: dict[str, Any]) -> None:
         step = int(metrics.get("step", 0))
-        buffer.add({k: float(v) for k, v in metrics.items() if k != "step" and isinstance(v, (int, float))}, step)
+        skip = {"step", "total_steps", "eta_s"}
+        buffer.add({k: float(v) for k, v in metrics.items() if k not in skip and isinstance(v, (int, float))}, step)
         if "loss" in metrics:
-            log(f"step {step}: loss {metrics['loss']:.4f}, {metrics.get('tokens_per_s', 0):,.0f} tokens/s")
+            total, eta = int(metrics.get("total_steps", 0)), float(metrics.get("eta_s", 0))
+            line = f"step {step}/{total}: loss {metrics['loss']:.4f}, {metrics.get('tokens_per_s', 0):,.0f} tokens/s"
+            log(f"{line}, eta {eta:.0f}s")
+            if progress is not None:
+                progress(step, total, line)
 
     result: TrainResult = launch.train(
         processes,

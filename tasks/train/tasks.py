@@ -13,7 +13,7 @@ from llmops.settings import load_settings
 from tasks.prepare import DatasetRef
 from tasks.pretrain import BaseModelRef
 from tasks.services.embedding import embed
-from tasks.shared.tasks import flow_run_metadata, transient_only
+from tasks.shared.tasks import ProgressArtifact, flow_run_metadata, transient_only
 from tasks.train.config import FinetuneConfig
 from tasks.train.launch import processes_from_env
 from tasks.train.register import Candidate
@@ -44,6 +44,7 @@ def train_and_register(
         def retrieve(questions: Sequence[str], top_k: int) -> list[list[dict[str, Any]]]:
             return search_index(milvus, index_collection, embed, questions, top_k)
 
+    progress = ProgressArtifact("finetune-progress", f"Fine-tuning {model_name}")
     candidate = finetune_and_register(
         clients.lakefs_client(settings),
         mlflow,
@@ -60,7 +61,9 @@ def train_and_register(
         canary_seed=canary_seed,
         processes=processes_from_env(),
         log=logger.info,
+        progress=progress.update,
     )
+    progress.update(1, 1, "reused: same data and config" if candidate.reused else "done")
     run_url = (
         f"{settings.mlflow.base_url}/#/experiments/{mlflow.get_run(candidate.run_id).info.experiment_id}"
         f"/runs/{candidate.run_id}"
