@@ -19,7 +19,7 @@ from infra.lakefs_server.blobs import BlobStore
 from infra.lakefs_server.db import Database
 from infra.lakefs_server.errors import ApiError
 from infra.lakefs_server.guard import DEFAULT_MAX_BODY_BYTES, RequestGuard
-from infra.lakefs_server.routes import branches, objects, repositories, system
+from infra.lakefs_server.routes import branches, objects, repositories, system, ui
 from infra.lakefs_server.routes.deps import current_user
 from infra.lakefs_server.service import LakeFSService
 
@@ -58,6 +58,7 @@ def create_app(data_dir: Path, credentials_file: Path, max_body_bytes: int = DEF
     app.state.started_at = int(time.time())
 
     app.include_router(system.liveness)
+    app.include_router(ui.router)  # authenticated by RequestGuard, like the API
     for router in PUBLIC_API_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     for router in AUTHENTICATED_API_ROUTERS:
@@ -78,7 +79,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     """Every error leaves as lakeFS's ``{"message": ...}`` body, whatever raised it."""
 
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        if request.url.path.startswith(ui.router.prefix + "/"):
+            return ui.not_found_page(exc)
         return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)

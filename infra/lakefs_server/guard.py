@@ -1,6 +1,6 @@
 """What every request meets before the application reads a byte of its body.
 
-    authentication   a request under /api/v1 (but the public health check) with no valid basic-auth
+    authentication   a request under /api/v1 (but the public health check) or the HTML view /ui with no valid basic-auth
                      credentials gets 401 from its headers alone: the body is never read
     body size        a declared Content-Length over the cap gets 413 at once; a body without one
                      (chunked) is counted as it arrives and the request ends with 413 when it passes the cap
@@ -32,6 +32,9 @@ USER_STATE = "user_id"  # where the authenticated user's id is kept in the reque
 log = logging.getLogger("lakefs_server")
 
 
+UI_PREFIX = "/ui"  # the read-only HTML view (routes/ui.py): the same credentials as the API
+
+
 class RequestGuard:
     def __init__(
         self, app: App, credentials: Credentials, *, api_prefix: str, public_paths: set[str], max_body_bytes: int
@@ -47,11 +50,14 @@ class RequestGuard:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         path = scope.get("path", "")
-        if path.startswith(self.api_prefix) and path not in self.public_paths:
+        ui = path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
+        if (path.startswith(self.api_prefix) and path not in self.public_paths) or ui:
             try:
                 user_id = self.credentials.authenticate(headers.get("authorization"))
             except Unauthorized as exc:
-                await _answer(send, 401, exc.message)
+                # a browser asks for the key pair (access key id as user name, secret as password)
+                challenge = [(b"www-authenticate", b'Basic realm="lakeFS-compatible server"')] if ui else []
+                await _answer(send, 401, exc.message, challenge)
                 return
             scope.setdefault("state", {})[USER_STATE] = user_id  # request.state.user_id, for the routes
         declared = headers.get("content-length", "")
@@ -97,13 +103,17 @@ class RequestGuard:
             await _answer(send, 413, self._too_large())
 
 
-async def _answer(send: Send, status: int, message: str) -> None:
+async def _answer(send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps({"message": message}).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(extra or []),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

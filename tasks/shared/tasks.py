@@ -45,9 +45,9 @@ def lakefs_repository() -> tuple[Any, str, Settings]:
 
 
 def commit_url(settings: Settings, repository: str, commit: str) -> str:
-    """Where a person can look at a commit: lakeFS's UI, or the API of the local server (it has no UI)."""
+    """Where a person can read a commit: the local server's HTML view, or real lakeFS's own UI."""
     if settings.lakefs.managed:
-        return f"{settings.lakefs.api_url}/repositories/{repository}/commits/{commit}"
+        return f"{settings.lakefs.base_url}/ui/{repository}/commits/{commit}"
     return f"{settings.lakefs.base_url}/repositories/{repository}/commits/{commit}"
 
 
