@@ -50,7 +50,9 @@ class RunOutcome:
 
 _ENGINE_CHATTER = re.compile(
     r"^(Finished in state|Created (task|subflow) run|Beginning (subflow )?run|Executing |Running on|View at |"
-    r"Submitting|Opening process|Completed submission|Downloading flow code|Process \d+ exited)"
+    r"Submitting|Opening process|Completed submission|Downloading flow code|Process \d+ exited|Worker '|"
+    r"Flow run '.*' submitted|Running \d+ deployment pull step|Deployment step|All deployment steps|"
+    r"Beginning flow run)"
 )
 
 
