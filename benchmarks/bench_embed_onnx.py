@@ -4,7 +4,8 @@ Side by side in one run, on chunks of the built-in Python-docs documents (`--doc
 written here) and queries taken from them (titles, first sentences of paragraphs):
 
 - torch: `tasks.services.embedding.embed`, sentence-transformers' `encode` of all-MiniLM-L6-v2 at
-  the index's default precision on this machine (fp32 without native bf16), batch 64;
+  the index's default precision on this machine (bf16 where the CPU has it natively, else fp32),
+  batch 64; on a bf16 machine also in fp32, for the speed an AVX2-only machine would compare;
 - onnx fp32: the same transformer exported with `torch.onnx.export`, run by `onnxruntime` with
   sentence-transformers' own steps around it: the model's tokenizer (truncated at its
   max_seq_length), batches of 64 in order of length, mean pooling over the attention mask, unit
@@ -149,6 +150,10 @@ def main() -> None:
     torch_top = top_k(torch_chunks, torch_embed(queries))
     report["torch"] = {"chunks_per_s": round(torch_rate, 1)}
     print(f"torch ({precision}):  {torch_rate:7.1f} chunks/s")
+    if precision != "fp32":  # on a CPU without native bf16 the index embeds in fp32: that baseline too
+        fp32_rate, _ = rate(lambda batch: embed(batch, batch_size=BATCH, precision="fp32"), texts, args.repeats)
+        report["torch_fp32"] = {"chunks_per_s": round(fp32_rate, 1)}
+        print(f"torch (fp32):  {fp32_rate:7.1f} chunks/s")
 
     with tempfile.TemporaryDirectory(prefix="bench-onnx-") as scratch:
         fp32, int8 = Path(scratch) / "model.onnx", Path(scratch) / "model-int8.onnx"

@@ -56,7 +56,7 @@ def load_embedder(model_path: str | None = None) -> SentenceTransformer:
         return _models[key]
 
 
-Precision = Literal["auto", "fp32", "bf16"]
+Precision = Literal["auto", "fp32", "bf16", "onnx"]
 
 
 @functools.cache
@@ -67,9 +67,15 @@ def native_bf16() -> bool:
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def resolve_precision(precision: Precision) -> Literal["fp32", "bf16"]:
+def resolve_precision(precision: Precision) -> Literal["fp32", "bf16", "onnx"]:
+    """auto: torch bf16 on a CPU with native bf16; else ONNX Runtime fp32 when installed (faster than torch
+    fp32 with the same neighbours, see tasks/services/onnx_embedding.py); else torch fp32."""
     if precision == "auto":
-        return "bf16" if native_bf16() else "fp32"
+        from tasks.services import onnx_embedding
+
+        if native_bf16():
+            return "bf16"
+        return "onnx" if onnx_embedding.available() else "fp32"
     return precision
 
 
@@ -89,7 +95,12 @@ def embed(
     model = load_embedder(model_path)
     if len(texts) == 0:
         return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
-    bf16 = resolve_precision(precision) == "bf16"
+    resolved = resolve_precision(precision)
+    if resolved == "onnx":
+        from tasks.services.onnx_embedding import embed_onnx
+
+        return embed_onnx(model, model_path or default_model_path(), list(texts), batch_size)
+    bf16 = resolved == "bf16"
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         vectors = model.encode(
             list(texts),
