@@ -6,10 +6,10 @@ written here) and queries taken from them (titles, first sentences of paragraphs
 - torch: `tasks.services.embedding.embed`, sentence-transformers' `encode` of all-MiniLM-L6-v2 at
   the index's default precision on this machine (bf16 where the CPU has it natively, else fp32),
   batch 64; on a bf16 machine also in fp32, for the speed an AVX2-only machine would compare;
-- onnx fp32: the same transformer exported with `torch.onnx.export`, run by `onnxruntime` with
-  sentence-transformers' own steps around it: the model's tokenizer (truncated at its
-  max_seq_length), batches of 64 in order of length, mean pooling over the attention mask, unit
-  length;
+- onnx fp32: the product's ONNX path (`tasks.services.onnx_embedding`): the same transformer
+  exported with `torch.onnx.export`, run by `onnxruntime` with sentence-transformers' own steps
+  around it (the model's tokenizer truncated at its max_seq_length, batches of 64 in order of
+  length, mean pooling over the attention mask, unit length);
 - onnx int8: that graph quantised by `onnxruntime.quantization.quantize_dynamic` (int8 weights,
   activations quantised per batch at run time).
 
@@ -38,70 +38,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
-import torch
 
 from benchmarks.bench_index import load_corpus
 from benchmarks.bench_index_incremental import query_texts
 from tasks.index import IndexConfig, chunk_documents
+from tasks.services import onnx_embedding
 from tasks.services.embedding import embed, load_embedder, resolve_precision
 
 BATCH = 64
 TOP_K = 10
 
 
-class _Transformer(torch.nn.Module):
-    """The sentence-transformers model's transformer, called with keywords (what the exporter traces)."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor):
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-        return out.last_hidden_state
-
-
-def export(path: Path) -> None:
-    st = load_embedder()
-    transformer = st[0].auto_model.eval()
-    sample = st.tokenizer(["an example", "another, longer example sentence"], padding=True, return_tensors="pt")
-    axes = {0: "batch", 1: "tokens"}
-    torch.onnx.export(
-        _Transformer(transformer),
-        (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
-        str(path),
-        input_names=["input_ids", "attention_mask", "token_type_ids"],
-        output_names=["last_hidden_state"],
-        dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, "last_hidden_state": axes},
-        opset_version=17,
-        dynamo=False,
-    )
-
-
 class OnnxEmbedder:
-    def __init__(self, path: Path) -> None:
-        import onnxruntime as ort
+    """The product's ONNX path (`tasks.services.onnx_embedding`) on a graph of the benchmark's choosing."""
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        st = load_embedder()
-        self.tokenizer, self.max_len = st.tokenizer, st.max_seq_length
+    def __init__(self, path: Path) -> None:
+        self.session, self.st = onnx_embedding.open_session(path), load_embedder()
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = np.zeros((len(texts), 384), dtype=np.float32)
-        for start in range(0, len(order), BATCH):
-            ids = order[start : start + BATCH]
-            enc = self.tokenizer(
-                [texts[i] for i in ids], padding=True, truncation=True, max_length=self.max_len, return_tensors="np"
-            )
-            feed = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
-            hidden = self.session.run(None, feed)[0]
-            mask = feed["attention_mask"][..., None].astype(np.float32)
-            pooled = (hidden * mask).sum(1) / np.clip(mask.sum(1), 1e-9, None)
-            out[ids] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
-        return out
+        return onnx_embedding.embed_with_session(self.session, self.st, texts, BATCH)
 
 
 def rate(fn, texts: list[str], repeats: int) -> tuple[float, np.ndarray]:
@@ -157,7 +112,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-onnx-") as scratch:
         fp32, int8 = Path(scratch) / "model.onnx", Path(scratch) / "model-int8.onnx"
-        export(fp32)
+        onnx_embedding.export(load_embedder(), fp32)
         quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
         for name, path in (("onnx_fp32", fp32), ("onnx_int8", int8)):
             embedder = OnnxEmbedder(path)

@@ -37,7 +37,8 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LLMOPS_ONNX_CACHE") or Path.home() / ".cache" / "llmops" / "onnx")
 
 
-def _export(st: Any, path: Path) -> None:
+def export(st: Any, path: Path) -> None:
+    """Write the transformer of the sentence-transformers model `st` to `path` as an ONNX graph."""
     import torch
 
     class Transformer(torch.nn.Module):
@@ -74,24 +75,33 @@ def _model_id(model_path: str) -> str:
 
 
 def _session(st: Any, model_path: str) -> Any:
-    import onnxruntime as ort
-    import torch
-
     with _lock:
         if model_path not in _sessions:
             path = cache_dir() / f"{Path(model_path).name}-{_model_id(model_path)}.onnx"
             if not path.is_file():
                 path.parent.mkdir(parents=True, exist_ok=True)
-                _export(st, path)
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = torch.get_num_threads()
-            _sessions[model_path] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                export(st, path)
+            _sessions[model_path] = open_session(path)
         return _sessions[model_path]
+
+
+def open_session(path: Path) -> Any:
+    """An ONNX Runtime session on the CPU, with as many threads as torch uses."""
+    import onnxruntime as ort
+    import torch
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def embed_onnx(st: Any, model_path: str, texts: Sequence[str], batch_size: int) -> np.ndarray:
     """Unit-length float32 embeddings of `texts` by the sentence-transformers model `st` on ONNX Runtime."""
-    session = _session(st, model_path)
+    return embed_with_session(_session(st, model_path), st, texts, batch_size)
+
+
+def embed_with_session(session: Any, st: Any, texts: Sequence[str], batch_size: int) -> np.ndarray:
+    """`embed_onnx` with a session of one's own (another graph of the same model: a quantised one)."""
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     out = np.zeros((len(texts), st.get_embedding_dimension()), dtype=np.float32)
     for start in range(0, len(order), batch_size):
