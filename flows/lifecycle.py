@@ -90,18 +90,15 @@ def lifecycle_flow(
         policy = policy or GatePolicy()
         if promote and policy.require_approval:  # a person decides; the run holds nothing while it waits
             approval = wait_for_approval(model_name, candidate.version, reasons, policy.approval_timeout_hours)
-            record_approval(model_name, candidate.version, approval)
-            promote = approval.decision == "approve"
-            answer = "approved" if promote else "rejected"
-            reasons = [*reasons, f"{answer} by {approval.approver}: {approval.reason}"]
+            promote, reasons = approval.approved, [*reasons, record_approval(model_name, candidate.version, approval)]
     if promote:  # model and index go live together, or neither does
         release_flow(
             model_name=model_name,
             version=candidate.version,
             index_alias=index.alias,
             collection=index.collection,
-            approved_by=approval.approver if approval is not None else None,
-            approval_reason=approval.reason if approval is not None else None,
+            approved_by=approval and approval.approver,
+            approval_reason=approval and approval.reason,
         )
     champion = current_champion(model_name)
     metrics = recorded_metrics(candidate.run_id)

@@ -20,7 +20,4 @@ def release_flow(
     """Swap the serving index and the champion model as one step; a failure rolls both back."""
     with transaction():
         swap_index_alias(index_alias, collection)
-        if approved_by:
-            move_champion(model_name, version, kind="approval", who=approved_by, why=f"approved: {approval_reason}")
-        else:
-            move_champion(model_name, version)
+        move_champion(model_name, version, approved_by, approval_reason)

@@ -17,15 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from tasks.services.embedding import model_fingerprint
+
 
 def model_key(model_path: str, precision: str) -> str:
-    """Names one embedding model and precision: the directory name, a digest of its files' names and sizes."""
-    root = Path(model_path)
-    listing = sorted(
-        (str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*") if p.is_file() and ".cache" not in p.parts
-    )
-    digest = hashlib.sha256(repr(listing).encode()).hexdigest()[:16]
-    return f"{root.name}-{digest}-{precision}"
+    """Names one embedding model and precision: the directory name, a digest of its files, the precision."""
+    return f"{Path(model_path).name}-{model_fingerprint(model_path)[:16]}-{precision}"
 
 
 def text_hash(text: str) -> str:

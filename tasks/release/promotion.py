@@ -164,6 +164,25 @@ def record_gate_outcome(
     return None
 
 
+def record_approval(
+    client: MlflowClient, model_name: str, version: str, *, approved: bool, approver: str, reason: str
+) -> str:
+    """A person's answer to a release, on the model version (`llmops.approval*` tags); a rejected candidate
+    becomes `challenger` (a move recorded in the history). Returns the answer as one line."""
+    answer = "approved" if approved else "rejected"
+    for key, value in {
+        "llmops.approval": answer,
+        "llmops.approval_by": approver,
+        "llmops.approval_reason": reason[:5000],
+        "llmops.approval_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }.items():
+        client.set_model_version_tag(model_name, str(version), key, value)
+    if not approved:
+        with recording(client, model_name, "approval", approver, f"rejected: {reason}"):
+            client.set_registered_model_alias(model_name, CHALLENGER, str(version))
+    return f"{answer} by {approver}: {reason}"
+
+
 def promote_by_hand(
     client: MlflowClient,
     model_name: str,

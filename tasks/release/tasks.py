@@ -15,6 +15,7 @@ from pydantic import Field
 from llmops import clients
 from llmops.settings import load_settings
 from tasks.release import promotion
+from tasks.release.history import default_actor
 from tasks.services import milvus
 
 
@@ -42,25 +43,29 @@ def _restore_index_alias(txn: Transaction) -> None:
 
 @task
 def move_champion(
-    model_name: str,
-    version: str,
-    kind: promotion.MoveKind = "gate",
-    who: str | None = None,
-    why: str = "passed the gate (released with its index)",
+    model_name: str, version: str, approved_by: str | None = None, approval_reason: str | None = None
 ) -> promotion.AliasMove:
-    """Point `champion` at the new version (the old one becomes `previous`); undone if the release fails."""
+    """Point `champion` at the new version (the old one becomes `previous`); undone if the release fails.
+
+    Recorded in the history as the gate's move, or as the approver's when a person approved the release."""
     mlflow = clients.mlflow_client(load_settings())
     before = promotion.aliases(mlflow, model_name)
     _txn().set(
         "champion", {"model": model_name, "aliases": before, "history": promotion.champion_history(mlflow, model_name)}
     )
-    return promotion.promote(mlflow, model_name, version, reason=why, kind=kind, who=who or _flow_actor())
+    if approved_by:
+        return promotion.promote(
+            mlflow, model_name, version, reason=f"approved: {approval_reason}", kind="approval", who=approved_by
+        )
+    return promotion.promote(
+        mlflow, model_name, version, reason="passed the gate (released with its index)", kind="gate", who=_flow_actor()
+    )
 
 
 def _flow_actor() -> str:
     from prefect.runtime import flow_run
 
-    return f"prefect flow run {flow_run.name}" if flow_run.name else promotion.default_actor()
+    return f"prefect flow run {flow_run.name}" if flow_run.name else default_actor()
 
 
 @move_champion.on_rollback
@@ -95,6 +100,10 @@ class ApprovalDecision(RunInput):
     reason: str = Field(min_length=1, description="Why: recorded on the model version and in the alias history.")
     approver: str = Field(min_length=1, description="Your name, as it should appear in the history.")
 
+    @property
+    def approved(self) -> bool:
+        return self.decision == "approve"
+
 
 def approval_key(model_name: str, version: str) -> str:
     return f"approval-{model_name}-v{version}"
@@ -123,19 +132,13 @@ def wait_for_approval(model_name: str, version: str, reasons: list[str], timeout
 
 
 @task
-def record_approval(model_name: str, version: str, decision: ApprovalDecision) -> None:
-    """The answer, on the model version; a rejected candidate becomes `challenger` (recorded in the history)."""
-    import time
-
-    mlflow = clients.mlflow_client(load_settings())
-    answer = "approved" if decision.decision == "approve" else "rejected"
-    for key, value in {
-        "llmops.approval": answer,
-        "llmops.approval_by": decision.approver,
-        "llmops.approval_reason": decision.reason[:5000],
-        "llmops.approval_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }.items():
-        mlflow.set_model_version_tag(model_name, version, key, value)
-    if decision.decision == "reject":
-        with promotion.recording(mlflow, model_name, "approval", decision.approver, f"rejected: {decision.reason}"):
-            mlflow.set_registered_model_alias(model_name, promotion.CHALLENGER, version)
+def record_approval(model_name: str, version: str, decision: ApprovalDecision) -> str:
+    """The answer, on the model version and in the history; returns it as a line of the release's reasons."""
+    return promotion.record_approval(
+        clients.mlflow_client(load_settings()),
+        model_name,
+        version,
+        approved=decision.approved,
+        approver=decision.approver,
+        reason=decision.reason,
+    )

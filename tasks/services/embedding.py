@@ -56,6 +56,19 @@ def load_embedder(model_path: str | None = None) -> SentenceTransformer:
         return _models[key]
 
 
+def model_fingerprint(model_path: str) -> str:
+    """Names one embedding model's files: a digest of their names and sizes (the hub cache left out)."""
+    import hashlib
+
+    root = Path(model_path)
+    listing = sorted(
+        (str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*") if p.is_file() and ".cache" not in p.parts
+    )
+    return hashlib.sha256(repr(listing).encode()).hexdigest()
+
+
+_loaded_fingerprint = functools.cache(model_fingerprint)
+
 Precision = Literal["auto", "fp32", "bf16", "onnx"]
 
 
@@ -99,7 +112,9 @@ def embed(
     if resolved == "onnx":
         from tasks.services.onnx_embedding import embed_onnx
 
-        return embed_onnx(model, model_path or default_model_path(), list(texts), batch_size)
+        path = model_path or default_model_path()
+        # read once per process, like the model itself (the ONNX session is kept for the process too)
+        return embed_onnx(model, path, _loaded_fingerprint(path), list(texts), batch_size)
     bf16 = resolved == "bf16"
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         vectors = model.encode(

@@ -14,8 +14,6 @@ attention mask, unit length.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import importlib.util
 import os
 import threading
@@ -67,17 +65,10 @@ def export(st: Any, path: Path) -> None:
     tmp.replace(path)  # whole or not at all, should two processes export at once
 
 
-@functools.cache
-def _model_id(model_path: str) -> str:
-    root = Path(model_path)
-    listing = sorted((str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*") if p.is_file())
-    return hashlib.sha256(repr((root.name, listing)).encode()).hexdigest()[:20]
-
-
-def _session(st: Any, model_path: str) -> Any:
+def _session(st: Any, model_path: str, fingerprint: str) -> Any:
     with _lock:
         if model_path not in _sessions:
-            path = cache_dir() / f"{Path(model_path).name}-{_model_id(model_path)}.onnx"
+            path = cache_dir() / f"{Path(model_path).name}-{fingerprint[:20]}.onnx"
             if not path.is_file():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 export(st, path)
@@ -95,9 +86,11 @@ def open_session(path: Path) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def embed_onnx(st: Any, model_path: str, texts: Sequence[str], batch_size: int) -> np.ndarray:
-    """Unit-length float32 embeddings of `texts` by the sentence-transformers model `st` on ONNX Runtime."""
-    return embed_with_session(_session(st, model_path), st, texts, batch_size)
+def embed_onnx(st: Any, model_path: str, fingerprint: str, texts: Sequence[str], batch_size: int) -> np.ndarray:
+    """Unit-length float32 embeddings of `texts` by the sentence-transformers model `st` on ONNX Runtime.
+
+    `fingerprint` names the model's files (`embedding.model_fingerprint`): the export is kept under it."""
+    return embed_with_session(_session(st, model_path, fingerprint), st, texts, batch_size)
 
 
 def embed_with_session(session: Any, st: Any, texts: Sequence[str], batch_size: int) -> np.ndarray:
